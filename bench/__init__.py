@@ -1,0 +1,1 @@
+"""Load benchmark for the realtime path (see README.md)."""

@@ -1,0 +1,140 @@
+from django.conf import settings
+from django.db import models
+
+from customers.models import ContactIdentity, Customer
+from inbox.models import Inbox
+
+
+class Conversation(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        PENDING = "pending", "Pending"
+        SNOOZED = "snoozed", "Snoozed"
+        RESOLVED = "resolved", "Resolved"
+
+    inbox = models.ForeignKey(Inbox, on_delete=models.PROTECT, related_name="conversations")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="conversations")
+    # The identity the conversation runs on: where replies go by default.
+    identity = models.ForeignKey(ContactIdentity, on_delete=models.PROTECT, related_name="conversations")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned"
+    )
+    subject = models.CharField(max_length=300, blank=True)
+    last_message_at = models.DateTimeField(db_index=False)
+    last_message_preview = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            # The list: newest activity first, keyset-paginated on (last_message_at, id).
+            models.Index(fields=["-last_message_at", "-id"], name="conv_activity_idx"),
+            models.Index(fields=["inbox", "-last_message_at", "-id"], name="conv_inbox_activity_idx"),
+            # Resync after a reconnect: what changed since a cursor.
+            models.Index(fields=["updated_at"], name="conv_updated_idx"),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.customer} via {self.inbox}"
+
+
+class Message(models.Model):
+    class Direction(models.TextChoices):
+        INBOUND = "in", "Inbound"
+        OUTBOUND = "out", "Outbound"
+
+    class Sender(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        AGENT = "agent", "Agent"
+        SYSTEM = "system", "System"
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        READ = "read", "Read"
+        FAILED = "failed", "Failed"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    # Denormalized from the conversation so that (inbox, external_id) can be a database constraint.
+    inbox = models.ForeignKey(Inbox, on_delete=models.PROTECT, related_name="+")
+    identity = models.ForeignKey(
+        ContactIdentity, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    sender_type = models.CharField(max_length=10, choices=Sender.choices)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Automatic(models.TextChoices):
+        NO = "", "Written by a person"
+        AUTO_REPLY = "auto_reply", "Auto-reply"
+        BOUNCE = "bounce", "Bounce"
+
+    text = models.TextField(blank=True)
+    html = models.TextField(blank=True, help_text="Sanitized before it is stored.")
+    # Mail written by a machine is kept and shown, labelled, and never answered automatically.
+    automatic = models.CharField(max_length=12, choices=Automatic.choices, default="", blank=True)
+    external_id = models.CharField(max_length=255, null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    status_detail = models.CharField(max_length=500, blank=True)
+    sent_at = models.DateTimeField(help_text="When the sender sent it, by their clock.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["inbox", "external_id"],
+                condition=models.Q(external_id__isnull=False),
+                name="message_unique_inbox_external_id",
+            ),
+        ]
+        indexes = [models.Index(fields=["conversation", "id"], name="message_conversation_idx")]
+
+    def __str__(self):
+        return f"{self.get_direction_display()} #{self.pk}: {self.text[:40]}"
+
+
+class Attachment(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to="attachments/%Y/%m/")
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=120)
+    size = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.filename
+
+
+class InboundEvent(models.Model):
+    """A request as it reached us, kept before anything else happens so that nothing is lost."""
+
+    class State(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed"
+
+    inbox = models.ForeignKey(Inbox, on_delete=models.PROTECT, related_name="inbound_events")
+    external_id = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=120, default="application/json")
+    raw = models.BinaryField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.RECEIVED)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["inbox", "external_id"], name="event_unique_inbox_external_id"),
+        ]
+        indexes = [models.Index(fields=["state", "received_at"], name="event_state_idx")]
+
+    def __str__(self):
+        return f"{self.inbox_id}:{self.external_id} ({self.state})"

@@ -1,0 +1,334 @@
+"""Every change to conversations and messages goes through these functions."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import DateTimeField, F, Value
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from conversations.models import Attachment, Conversation, InboundEvent, Message
+from customers.models import ContactIdentity
+from customers.services import customer_resolve
+from inbox import broadcasts
+from inbox.connectors.base import IdentityClaim, InboundMessage, OutboundMessage, StatusUpdate
+from inbox.connectors.parsing import sanitize_html
+from inbox.connectors.registry import connector_for
+from inbox.models import Inbox
+
+logger = logging.getLogger(__name__)
+
+PREVIEW_LENGTH = 140
+
+# Delivery states only move forward; a late "sent" must not undo "read".
+STATUS_RANK = {
+    Message.Status.QUEUED: 0,
+    Message.Status.SENDING: 1,
+    Message.Status.SENT: 2,
+    Message.Status.DELIVERED: 3,
+    Message.Status.READ: 4,
+}
+
+
+def inbound_event_record(*, inbox: Inbox, external_id: str, raw: bytes, content_type: str) -> InboundEvent | None:
+    """Store a raw event durably before anything else; return None if we already have it."""
+    try:
+        with transaction.atomic():
+            return InboundEvent.objects.create(inbox=inbox, external_id=external_id, raw=raw, content_type=content_type)
+    except IntegrityError:
+        return None
+
+
+def inbound_event_process(*, event: InboundEvent) -> list[Message]:
+    """Turn a stored raw event into messages and status changes; on failure keep it, marked failed."""
+    connector = connector_for(event.inbox)
+    raw = bytes(event.raw)
+    try:
+        with transaction.atomic():
+            messages = [
+                message_ingest(inbox=event.inbox, inbound=inbound)
+                for inbound in connector.parse(inbox=event.inbox, raw=raw, content_type=event.content_type)
+            ]
+            for update in connector.parse_status(inbox=event.inbox, raw=raw, content_type=event.content_type):
+                message_status_update(inbox=event.inbox, update=update)
+    except Exception as exc:  # noqa: BLE001 - whatever broke, the event must stay replayable
+        logger.warning("inbound event %s failed: %s", event.pk, exc, exc_info=True)
+        InboundEvent.objects.filter(pk=event.pk).update(
+            state=InboundEvent.State.FAILED, error=f"{type(exc).__name__}: {exc}"[:5000], attempts=F("attempts") + 1
+        )
+        event.state = InboundEvent.State.FAILED
+        return []
+    InboundEvent.objects.filter(pk=event.pk).update(
+        state=InboundEvent.State.PROCESSED, error="", processed_at=timezone.now(), attempts=F("attempts") + 1
+    )
+    event.state = InboundEvent.State.PROCESSED
+    return messages
+
+
+def inbound_event_receive(*, inbox: Inbox, external_id: str, raw: bytes, content_type: str) -> list[Message]:
+    """Record and process at once, in one transaction (the chat widget's path; webhooks answer first
+    and process from a task). A failure in processing rolls back to after the record, so the raw
+    event is committed all the same, marked failed."""
+    with transaction.atomic():
+        event = inbound_event_record(inbox=inbox, external_id=external_id, raw=raw, content_type=content_type)
+        if event is None:
+            # A retry of something we have: answer with what it produced.
+            return list(Message.objects.filter(inbox=inbox, external_id=external_id))
+        return inbound_event_process(event=event)
+
+
+def message_ingest(*, inbox: Inbox, inbound: InboundMessage) -> Message:
+    """Add one inbound message to its customer's conversation, exactly once."""
+    # No savepoint of its own: inside an event's processing, the event's savepoint is the unit.
+    with transaction.atomic(savepoint=False):
+        # The customer's row stays locked until commit: one writer per customer at a time, so
+        # concurrent first messages cannot open two conversations, nor insert one message twice.
+        identity = customer_resolve(
+            sender=inbound.sender,
+            verified_links=inbound.verified_links,
+            name=inbound.customer_name,
+            claims=inbound.claims,
+        )
+        existing = Message.objects.filter(inbox=inbox, external_id=inbound.external_id).first()
+        if existing:
+            return existing
+        conversation = _conversation_for_inbound(inbox=inbox, identity=identity, inbound=inbound)
+        message = Message.objects.create(
+            conversation=conversation,
+            inbox=inbox,
+            identity=identity,
+            direction=Message.Direction.INBOUND,
+            sender_type=Message.Sender.CUSTOMER,
+            text=inbound.text,
+            # Enforced here, the one way in, whatever a connector did already.
+            html=sanitize_html(inbound.html),
+            external_id=inbound.external_id,
+            status=Message.Status.RECEIVED,
+            sent_at=inbound.sent_at,
+            automatic=inbound.automatic,
+        )
+        for address, reason in inbound.undeliverable:
+            ContactIdentity.objects.filter(kind="email", address=address).update(
+                undeliverable_reason=f"bounced: {reason}"[:300]
+            )
+        Attachment.objects.bulk_create(
+            [
+                Attachment(
+                    message=message,
+                    file=ContentFile(item.content, name=item.filename),
+                    filename=item.filename[:255],
+                    content_type=item.content_type[:120],
+                    size=len(item.content),
+                )
+                for item in inbound.attachments
+            ]
+        )
+        _conversation_touch(message, inbound=True)
+        conversation.inbox, conversation.customer = inbox, identity.customer
+        broadcasts.message_created(message)
+        return message
+
+
+def _conversation_for_inbound(*, inbox: Inbox, identity: ContactIdentity, inbound: InboundMessage) -> Conversation:
+    """The conversation a new message belongs to.
+
+    A message that references one of ours (email's In-Reply-To/References) joins that conversation,
+    but only within this inbox and this customer: a stranger quoting someone else's thread starts
+    their own. Otherwise chat and SMS continue the customer's latest conversation, and email, which
+    threads by reference, starts a new one.
+    """
+    mine = Conversation.objects.filter(inbox=inbox, customer_id=identity.customer_id).select_related("assignee")
+    conversation = None
+    if inbound.references:
+        conversation = (
+            mine.filter(messages__external_id__in=inbound.references[-50:]).order_by("-last_message_at", "-id").first()
+        )
+    if conversation is None and not connector_for(inbox).threads_by_reference:
+        conversation = mine.order_by("-last_message_at", "-id").first()
+    starts_new = conversation is None or (
+        conversation.status == Conversation.Status.RESOLVED and inbox.on_resolved_reply == Inbox.ResolvedPolicy.NEW
+    )
+    if starts_new:
+        return Conversation.objects.create(
+            inbox=inbox,
+            customer_id=identity.customer_id,
+            identity=identity,
+            subject=inbound.subject[:300],
+            last_message_at=timezone.now(),
+        )
+    return conversation
+
+
+def _conversation_touch(message: Message, *, inbound: bool) -> None:
+    """Record a new message on its conversation without writing back anything read earlier.
+
+    An inbound message reopens the conversation and makes its sender the reply address (replies go
+    where the customer last wrote from). The in-memory conversation is brought up to date too, for
+    the event that announces the message.
+    """
+    conversation = message.conversation
+    preview = (message.text or "").strip().replace("\n", " ")[:PREVIEW_LENGTH]
+    changes = {
+        "last_message_at": Greatest(F("last_message_at"), Value(message.created_at, output_field=DateTimeField())),
+        "last_message_preview": preview,
+        "updated_at": timezone.now(),
+    }
+    if inbound and not message.automatic:
+        # A person wrote: the conversation needs an answer again. Machines' mail does not reopen it.
+        changes.update(status=Conversation.Status.OPEN, identity_id=message.identity_id)
+        conversation.status, conversation.identity_id = Conversation.Status.OPEN, message.identity_id
+    Conversation.objects.filter(pk=conversation.pk).update(**changes)
+    conversation.last_message_at = max(conversation.last_message_at, message.created_at)
+    conversation.last_message_preview = preview
+
+
+def message_reply(*, conversation: Conversation, author, text: str) -> Message:
+    """Queue an agent's reply on the conversation's channel; the send happens after commit."""
+    from conversations.tasks import message_deliver_task  # tasks import this module
+
+    text = text.strip()
+    if not text:
+        raise ValueError("A reply needs text.")
+    with transaction.atomic():
+        message = Message.objects.create(
+            conversation=conversation,
+            inbox_id=conversation.inbox_id,
+            identity_id=conversation.identity_id,
+            direction=Message.Direction.OUTBOUND,
+            sender_type=Message.Sender.AGENT,
+            author=author,
+            text=text,
+            status=Message.Status.QUEUED,
+            sent_at=timezone.now(),
+        )
+        _conversation_touch(message, inbound=False)
+        broadcasts.message_created(message)
+        transaction.on_commit(lambda: message_deliver_task.delay(message.pk))
+    return message
+
+
+def message_deliver(*, message_id: int) -> None:
+    """Hand a queued message to its connector; raise SendError for the caller to retry or give up.
+
+    The message is claimed (queued → sending) first, so that two workers holding the same task
+    (a redelivery, a requeue) never both send it.
+    """
+    claimed = Message.objects.filter(pk=message_id, status=Message.Status.QUEUED).update(
+        status=Message.Status.SENDING, updated_at=timezone.now()
+    )
+    if not claimed:
+        return
+    message = Message.objects.select_related("inbox", "identity", "author", "conversation").get(pk=message_id)
+    identity, author = message.identity, message.author
+    outbound = OutboundMessage(
+        message_id=message.pk,
+        conversation_id=message.conversation_id,
+        inbox=message.inbox,
+        to=IdentityClaim(kind=identity.kind, address=identity.address, display=identity.display),
+        text=message.text,
+        html=message.html,
+        author_name=(author.get_full_name() or author.get_username()) if author else "",
+        sent_at=message.sent_at,
+        subject=_reply_subject(message.conversation.subject),
+        thread=tuple(
+            Message.objects.filter(conversation_id=message.conversation_id, external_id__isnull=False)
+            .exclude(pk=message.pk)
+            .order_by("created_at", "id")
+            .values_list("external_id", flat=True)
+        ),
+    )
+    try:
+        external_id = connector_for(message.inbox).send(outbound)
+    except Exception:
+        # Back in the queue, so a retry (or the stale-message sweep) can claim it again.
+        Message.objects.filter(pk=message_id, status=Message.Status.SENDING).update(status=Message.Status.QUEUED)
+        raise
+    with transaction.atomic():
+        Message.objects.filter(pk=message_id).update(external_id=external_id, updated_at=timezone.now())
+        # A fast recipient may already have reported delivery: only a step forward is taken.
+        _status_advance(message_id, Message.Status.SENT, "")
+
+
+def _reply_subject(subject: str) -> str:
+    subject = subject.strip()
+    return subject if subject.lower().startswith("re:") or not subject else f"Re: {subject}"
+
+
+def message_mark_failed(*, message_id: int, reason: str) -> None:
+    _status_advance(message_id, Message.Status.FAILED, reason)
+
+
+def messages_requeue_stale(*, older_than: timedelta) -> list[int]:
+    """Queue again the outbound messages whose send task was lost (a broker outage, a dead worker)."""
+    from conversations.tasks import message_deliver_task
+
+    cutoff = timezone.now() - older_than
+    stale = Message.objects.filter(
+        direction=Message.Direction.OUTBOUND,
+        status__in=[Message.Status.QUEUED, Message.Status.SENDING],
+        updated_at__lt=cutoff,
+    )
+    ids = list(stale.values_list("pk", flat=True)[:500])
+    Message.objects.filter(pk__in=ids, status=Message.Status.SENDING).update(
+        status=Message.Status.QUEUED, updated_at=timezone.now()
+    )
+    for message_id in ids:
+        message_deliver_task.delay(message_id)
+    return ids
+
+
+def inbound_events_retry_stale(*, older_than: timedelta) -> list[int]:
+    """Process again the stored events whose processing task was lost; nothing received stays unread."""
+    from conversations.tasks import inbound_event_process_task
+
+    cutoff = timezone.now() - older_than
+    ids = list(
+        InboundEvent.objects.filter(state=InboundEvent.State.RECEIVED, received_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )[:500]
+    )
+    for event_id in ids:
+        inbound_event_process_task.delay(event_id)
+    return ids
+
+
+def message_status_update(*, inbox: Inbox, update: StatusUpdate) -> int | None:
+    """Apply a provider's delivery report; unknown ids and backward steps are ignored."""
+    found = Message.objects.filter(inbox=inbox, external_id=update.external_id).values_list("pk", flat=True)
+    message_id = found.first()
+    if message_id is None:
+        logger.info("status %s for unknown message %s in inbox %s", update.status, update.external_id, inbox.pk)
+        return None
+    _status_advance(message_id, update.status, update.detail)
+    return message_id
+
+
+def message_receipts_apply(*, inbox: Inbox, visitor_id: str, message_ids: list[int], status: str) -> int:
+    """Mark our messages to a chat visitor delivered or read, as their widget reports; only theirs."""
+    ids = Message.objects.filter(
+        pk__in=message_ids[:100],
+        inbox=inbox,
+        direction=Message.Direction.OUTBOUND,
+        identity__kind="webchat",
+        identity__address=visitor_id,
+    ).values_list("pk", flat=True)
+    return sum(_status_advance(message_id, status, "") for message_id in list(ids))
+
+
+def _status_advance(message_id: int, status: str, detail: str) -> bool:
+    """Move a message's delivery status forward in one conditional UPDATE; announce it if it moved."""
+    if status == Message.Status.FAILED:
+        earlier = [Message.Status.QUEUED, Message.Status.SENDING, Message.Status.SENT]
+    else:
+        rank = STATUS_RANK.get(status, -1)
+        earlier = [known for known, known_rank in STATUS_RANK.items() if known_rank < rank]
+    moved = Message.objects.filter(pk=message_id, status__in=earlier).update(
+        status=status, status_detail=detail[:500], updated_at=timezone.now()
+    )
+    if moved:
+        broadcasts.message_updated(message_id)
+    return bool(moved)

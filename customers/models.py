@@ -1,0 +1,45 @@
+from django.db import models
+
+
+class Customer(models.Model):
+    """One person, however many channels they write from."""
+
+    name = models.CharField(max_length=200, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return self.name or f"Customer #{self.pk}"
+
+
+class ContactIdentity(models.Model):
+    """An address a customer is reachable at; the normalized address is what we match on."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+        PHONE = "phone", "Phone"
+        MESSENGER = "messenger", "Messenger"
+        WEBCHAT = "webchat", "Web chat visitor"
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identities")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    address = models.CharField(max_length=320, help_text="Normalized, for matching.")
+    display = models.CharField(max_length=320, blank=True, help_text="As the customer wrote it.")
+    verified = models.BooleanField(default=False)
+    # Set from a permanent bounce, for agents to see before they write there again.
+    undeliverable_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "address"], name="identity_unique_kind_address"),
+        ]
+        verbose_name_plural = "contact identities"
+
+    def __str__(self):
+        return f"{self.kind}:{self.display or self.address}"

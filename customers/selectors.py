@@ -1,0 +1,23 @@
+from django.db.models import Q
+
+from conversations.selectors import visible_inbox_ids
+from customers.models import ContactIdentity, Customer
+
+
+def customer_identities(*, user, customer_id: int) -> list[ContactIdentity]:
+    """The customer's addresses seen in inboxes the agent belongs to; others stay private."""
+    visible = visible_inbox_ids(user)
+    return list(
+        ContactIdentity.objects.filter(customer_id=customer_id)
+        .filter(Q(messages__inbox_id__in=visible) | Q(conversations__inbox_id__in=visible))
+        .distinct()
+        .order_by("kind", "id")
+    )
+
+
+def customer_possible_match(*, user, customer: Customer) -> Customer | None:
+    """The customer an unverified claim points at, if the agent may see them."""
+    match_id = customer.attributes.get("possible_match_customer_id")
+    if not match_id:
+        return None
+    return Customer.objects.filter(pk=match_id, conversations__inbox_id__in=visible_inbox_ids(user)).first()

@@ -1,0 +1,52 @@
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+
+from inbox.models import Inbox, InboxMembership
+from inbox.realtime import agents_access_changed
+
+
+class MembershipInline(admin.TabularInline):
+    model = InboxMembership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Inbox)
+class InboxAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "is_active", "public_token", "created_at"]
+    list_filter = ["kind", "is_active"]
+    search_fields = ["name", "public_token"]
+    readonly_fields = ["public_token", "created_at"]
+    # The secret and credentials are encrypted at rest; the admin shows neither in lists.
+    fields = [
+        "kind",
+        "name",
+        "is_active",
+        "on_resolved_reply",
+        "settings",
+        "secret",
+        "credentials",
+        "public_token",
+        "created_at",
+    ]
+    inlines = [MembershipInline]
+
+    def save_related(self, request, form, formsets, change):
+        before = set(form.instance.memberships.values_list("user_id", flat=True))
+        super().save_related(request, form, formsets, change)
+        after = set(form.instance.memberships.values_list("user_id", flat=True))
+        agents_access_changed(before ^ after)
+
+
+admin.site.unregister(get_user_model())
+
+
+@admin.register(get_user_model())
+class AgentAdmin(UserAdmin):
+    """Django's user admin, telling open sockets when an account is deactivated."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data:
+            agents_access_changed([obj.pk])

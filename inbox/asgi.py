@@ -1,0 +1,25 @@
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inbox.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from inbox.agent_consumer import AgentConsumer  # noqa: E402
+from inbox.widget_consumer import WidgetConsumer  # noqa: E402
+
+websocket_routes = URLRouter(
+    [
+        # Agents' sockets carry their session cookie, so only our own pages may open them.
+        path("ws/agent/", AllowedHostsOriginValidator(AuthMiddlewareStack(AgentConsumer.as_asgi()))),
+        # The widget runs on customers' websites; each inbox lists the origins it allows.
+        path("ws/widget/<str:token>/", WidgetConsumer.as_asgi()),
+    ]
+)
+
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_routes})

@@ -1,0 +1,41 @@
+"""What agents' browsers are told when messages and conversations change.
+
+Each event carries its type, ids and the HTML fragments that htmx swaps into the page
+(out-of-band), so the browser needs no second request.
+"""
+
+from django.template.loader import render_to_string
+
+from conversations.selectors import message_for_display
+from inbox import realtime
+
+
+def _event(kind: str, message):
+    conversation = message.conversation
+    html = render_to_string(
+        "workspace/_event_message.html",
+        {"message": message, "conversation": conversation, "created": kind == "message.created"},
+    )
+    event = {
+        "event": kind,
+        "inbox_id": conversation.inbox_id,
+        "conversation_id": conversation.pk,
+        "customer_id": conversation.customer_id,
+        "message_id": message.pk,
+        "html": html,
+    }
+    return [realtime.inbox_group(conversation.inbox_id)], event
+
+
+def message_created(message) -> None:
+    """Announce a new message, rendered from the objects just written (with its conversation's
+    customer, inbox and assignee loaded): no query on the hot path."""
+    realtime.publish_on_commit(lambda: _event("message.created", message))
+
+
+def message_updated(message_id: int) -> None:
+    def build():
+        message = message_for_display(message_id)
+        return _event("message.updated", message) if message else None
+
+    realtime.publish_on_commit(build)

@@ -1,0 +1,118 @@
+"""The contract every channel connector fulfils.
+
+Inbound: ``verify`` a request (raising ``WebhookVerificationFailed``), then ``parse`` the stored raw
+bytes into normalized ``InboundMessage``s (and ``parse_status`` into ``StatusUpdate``s). Outbound:
+``send`` an ``OutboundMessage`` and return the provider's id, or raise ``SendError`` saying whether a
+retry can help.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.core.exceptions import SuspiciousOperation
+
+if TYPE_CHECKING:
+    from inbox.models import Inbox
+
+
+class WebhookVerificationFailed(SuspiciousOperation):
+    """The request is not from who it claims to be: refuse it and store nothing."""
+
+
+class ParseError(ValueError):
+    """The stored raw event cannot be understood; it stays stored, marked failed, replayable."""
+
+
+class SendError(Exception):
+    def __init__(self, message: str, *, retryable: bool):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class IdentityClaim:
+    kind: str
+    address: str  # normalized
+    display: str = ""
+    verified: bool = False
+
+
+@dataclass(frozen=True)
+class InboundAttachment:
+    filename: str
+    content_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    external_id: str
+    sender: IdentityClaim
+    text: str
+    sent_at: datetime  # aware, UTC
+    html: str = ""  # already sanitized
+    subject: str = ""
+    customer_name: str = ""
+    # Further identities the channel vouches for (e.g. a website's HMAC-verified email).
+    verified_links: tuple[IdentityClaim, ...] = ()
+    # Unverified hints shown to agents, never used to attach the sender to someone else.
+    claims: dict[str, str] = field(default_factory=dict)
+    attachments: tuple[InboundAttachment, ...] = ()
+    # Ids of earlier messages this one answers (email's In-Reply-To and References), newest last.
+    references: tuple[str, ...] = ()
+    automatic: str = ""  # "", "auto_reply" or "bounce" (Message.Automatic)
+    # Addresses a bounce reports as permanently undeliverable, with the reason.
+    undeliverable: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    external_id: str
+    status: str  # one of Message.Status
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    message_id: int
+    conversation_id: int
+    inbox: Inbox
+    to: IdentityClaim
+    text: str
+    html: str
+    author_name: str
+    sent_at: datetime
+    subject: str = ""
+    # The provider ids of the conversation's earlier messages, oldest first (email threads on them).
+    thread: tuple[str, ...] = ()
+
+
+class Connector:
+    kind: ClassVar[str]
+    # Email: a message that references none of ours starts a new conversation (a new thread), where
+    # chat and SMS continue the customer's latest one.
+    threads_by_reference: ClassVar[bool] = False
+
+    def verify(self, *, inbox: Inbox, request: Any) -> None:
+        raise NotImplementedError
+
+    def event_id(self, *, inbox: Inbox, raw: bytes, content_type: str) -> str:
+        """Return the provider's id for a raw event: the key that makes retries harmless."""
+        raise NotImplementedError
+
+    def parse(self, *, inbox: Inbox, raw: bytes, content_type: str) -> list[InboundMessage]:
+        raise NotImplementedError
+
+    def parse_status(self, *, inbox: Inbox, raw: bytes, content_type: str) -> list[StatusUpdate]:
+        return []
+
+    def send(self, outbound: OutboundMessage) -> str:
+        raise NotImplementedError
+
+
+def signatures_match(expected: str, given: str | None) -> bool:
+    return bool(given) and hmac.compare_digest(expected.encode(), given.encode())

@@ -1,0 +1,58 @@
+"""Helpers every connector's parser uses."""
+
+import json
+from datetime import UTC, datetime
+
+import nh3
+
+from inbox.connectors.base import ParseError
+
+
+def load_json_object(raw: bytes) -> dict:
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParseError(f"not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ParseError("expected a JSON object")
+    return data
+
+
+def require_str(data: dict, key: str, *, max_length: int = 10_000) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise ParseError(f"missing or invalid '{key}'")
+    if len(value) > max_length:
+        raise ParseError(f"'{key}' longer than {max_length} characters")
+    return value
+
+
+def utc_from_timestamp(value, *, default: datetime | None = None) -> datetime:
+    """Read seconds (or milliseconds) since the epoch, or ISO 8601, as an aware UTC datetime."""
+    if value in (None, ""):
+        if default is None:
+            raise ParseError("missing timestamp")
+        return default
+    try:
+        if isinstance(value, (int, float)):
+            seconds = value / 1000 if value > 10**11 else value
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        parsed = datetime.fromisoformat(str(value))
+    except (ValueError, OverflowError, OSError) as exc:
+        raise ParseError(f"bad timestamp {value!r}") from exc
+    if parsed.tzinfo is None:
+        raise ParseError(f"timestamp without a time zone: {value!r}")
+    return parsed.astimezone(UTC)
+
+
+# No <img>: a remote image tells its sender when and where an agent opened the message. Inline
+# images (email cid:) will be served from our own storage instead.
+ALLOWED_TAGS = nh3.ALLOWED_TAGS - {"img"}
+URL_SCHEMES = {"http", "https", "mailto", "tel"}
+
+
+def sanitize_html(html: str) -> str:
+    """Make outside HTML safe to show agents: an allow-list of tags, attributes and URL schemes."""
+    if not html:
+        return ""
+    return nh3.clean(html, tags=ALLOWED_TAGS, url_schemes=URL_SCHEMES, link_rel="noopener noreferrer nofollow")

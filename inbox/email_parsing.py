@@ -1,0 +1,224 @@
+"""Raw RFC 5322 mail in, a normalized message out, whatever the sending client got wrong.
+
+The standard library's ``email`` with ``policy.default`` does the parsing; this module adds what
+real mail needs around it: charsets that are missing, wrong or unknown (strict decoding first,
+then UTF-8, then charset-normalizer's guess, then replacement characters, never an exception), a
+plain text for HTML-only mail, and the signs of automatic mail (auto-replies and bounces).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import getaddresses, parseaddr, parsedate_to_datetime
+
+import charset_normalizer
+import nh3
+
+from inbox.connectors.parsing import sanitize_html
+
+MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
+AUTO_SUBMITTED_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress")
+BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
+
+
+@dataclass(frozen=True)
+class ParsedAttachment:
+    filename: str
+    content_type: str
+    content: bytes
+    content_id: str = ""
+
+
+@dataclass(frozen=True)
+class ParsedMail:
+    message_id: str
+    from_name: str
+    from_address: str  # normalized (lowercase)
+    from_display: str  # as written
+    to: tuple[str, ...]
+    subject: str
+    sent_at: datetime
+    text: str
+    html: str  # sanitized
+    in_reply_to: str
+    references: tuple[str, ...]
+    attachments: tuple[ParsedAttachment, ...] = ()
+    is_auto_reply: bool = False
+    is_bounce: bool = False
+    failed_recipients: tuple[tuple[str, str], ...] = ()  # (address, status) a bounce reports as failed
+    notes: tuple[str, ...] = field(default_factory=tuple)  # what had to be repaired
+
+
+def decode_bytes(payload: bytes, declared: str | None) -> tuple[str, str | None]:
+    """Decode a body part; return the text and, when it needed repair, a note saying how."""
+    for charset in filter(None, (declared, "utf-8")):
+        try:
+            text = payload.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            continue
+        return text, None if charset == declared or not declared else f"{declared}→utf-8"
+    if declared:
+        try:
+            # A few stray bytes in otherwise fine text: keep the declared charset, mark the strays.
+            text = payload.decode(declared, errors="replace")
+            if text.count("\ufffd") <= max(1, len(text) // 200):
+                return text, f"{declared}: a few undecodable bytes replaced"
+        except LookupError:
+            pass
+    guess = charset_normalizer.from_bytes(payload).best()
+    if guess is not None:
+        return str(guess), f"{declared or 'no charset'}→{guess.encoding} (guessed)"
+    return payload.decode("utf-8", errors="replace"), f"{declared or 'no charset'}: undecodable bytes replaced"
+
+
+def _repair_boundary(message: EmailMessage, raw: bytes) -> EmailMessage:
+    """Some senders declare one multipart boundary and use another: parse again with the one used."""
+    declared = message.get_param("boundary") if message.get_content_maintype() == "multipart" else None
+    if not declared or not isinstance(message.get_payload(), str):
+        return message
+    head, separator, body = raw.partition(b"\r\n\r\n") if b"\r\n\r\n" in raw else raw.partition(b"\n\n")
+    used = re.search(rb"^--([^\r\n]{1,70}?)\r?$", body, re.M)
+    if used is None or declared.encode() not in head:
+        return message
+    return message_from_bytes(
+        head.replace(declared.encode(), used.group(1), 1) + separator + body, policy=policy.default
+    )
+
+
+def _header(message: EmailMessage, name: str) -> str:
+    """A header as text; a header the policy cannot parse is returned raw rather than raising."""
+    try:
+        value = message.get(name)
+    except Exception:  # noqa: BLE001 - malformed headers must not stop the mail
+        value = message.get_all(name, [""])[0] if hasattr(message, "get_all") else ""
+    return str(value or "").strip()
+
+
+def _part_text(part: EmailMessage, notes: list[str]) -> str:
+    payload = part.get_payload(decode=True) or b""
+    text, note = decode_bytes(payload, part.get_content_charset())
+    if note:
+        notes.append(note)
+    return text
+
+
+def _html_to_text(markup: str) -> str:
+    """A readable plain text of an HTML-only mail: nh3 drops every tag (and scripts and styles
+    with their content); block ends become line breaks first, so paragraphs survive."""
+    markup = re.sub(r"(?i)<br\s*/?>|</(p|div|tr|li|h[1-6])>", "\n", markup)
+    text = html.unescape(nh3.clean(markup, tags=set(), clean_content_tags={"script", "style", "head", "title"}))
+    return re.sub(r"\n\s*\n\s*\n+", "\n\n", text).strip()
+
+
+def _message_id(message: EmailMessage, raw: bytes) -> str:
+    given = _header(message, "Message-ID").strip("<> \t")
+    # Without one, a stable id derived from the bytes: the same mail twice is still one message.
+    return given or f"derived-{hashlib.sha256(raw).hexdigest()[:32]}@inbox.invalid"
+
+
+def _sent_at(message: EmailMessage) -> datetime:
+    try:
+        when = parsedate_to_datetime(_header(message, "Date"))
+    except (TypeError, ValueError, IndexError):
+        return datetime.now(UTC)
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _is_auto_reply(message: EmailMessage) -> bool:
+    auto_submitted = _header(message, "Auto-Submitted").lower()
+    return (
+        (auto_submitted not in ("", "no"))
+        or any(_header(message, name) for name in AUTO_SUBMITTED_HEADERS)
+        or _header(message, "Precedence").lower() in BULK_PRECEDENCE
+    )
+
+
+def _is_bounce(message: EmailMessage, from_address: str) -> bool:
+    return (
+        (
+            message.get_content_type() == "multipart/report"
+            and message.get_param("report-type", "").lower() == "delivery-status"
+        )
+        or from_address.split("@")[0] in ("mailer-daemon", "postmaster")
+        or _header(message, "Return-Path") == "<>"
+    )
+
+
+def _failed_recipients(message: EmailMessage) -> tuple[tuple[str, str], ...]:
+    """Read a delivery-status report (RFC 3464): the recipients whose delivery failed for good."""
+    failed = []
+    for part in message.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        text = (part.get_payload(decode=True) or b"").decode("utf-8", errors="replace")
+        if not text:  # the policy parses the report's blocks into sub-messages
+            text = "\n\n".join(str(block) for block in part.get_payload() if hasattr(block, "items"))
+        for block in re.split(r"\r?\n\r?\n", text):
+            fields = dict(
+                (key.strip().lower(), value.strip())
+                for key, _, value in (line.partition(":") for line in block.splitlines())
+                if value
+            )
+            recipient = fields.get("final-recipient", "").partition(";")[2].strip().lower()
+            status = fields.get("status", "")
+            # 5.x.x is permanent; 4.x.x (a full mailbox) may still clear, so it marks nothing.
+            if recipient and fields.get("action", "").lower() == "failed" and status.startswith("5"):
+                failed.append((recipient, status))
+    return tuple(failed)
+
+
+def parse_mail(raw: bytes) -> ParsedMail:
+    """Parse one raw mail. Never raises for bad content; only for something that is not mail at all."""
+    message = _repair_boundary(message_from_bytes(raw, policy=policy.default), raw)
+    notes: list[str] = []
+    from_display = _header(message, "From")
+    from_name, from_address = parseaddr(from_display)
+    text_parts, html_parts, attachments = [], [], []
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        disposition = part.get_content_disposition()
+        content_type = part.get_content_type()
+        if disposition == "attachment" or (part.get_filename() and content_type not in ("text/plain", "text/html")):
+            content = part.get_payload(decode=True) or b""
+            if len(content) > MAX_ATTACHMENT_BYTES:
+                notes.append(f"attachment {part.get_filename()!r} over {MAX_ATTACHMENT_BYTES} bytes left out")
+                continue
+            attachments.append(
+                ParsedAttachment(
+                    filename=part.get_filename() or "attachment",
+                    content_type=content_type,
+                    content=content,
+                    content_id=str(part.get("Content-ID", "")).strip("<>"),
+                )
+            )
+        elif content_type == "text/plain":
+            text_parts.append(_part_text(part, notes))
+        elif content_type == "text/html":
+            html_parts.append(_part_text(part, notes))
+    html_body = "\n".join(html_parts)
+    text = "\n".join(text_parts).strip() or _html_to_text(html_body)
+    return ParsedMail(
+        message_id=_message_id(message, raw),
+        from_name=from_name,
+        from_address=from_address.strip().lower(),
+        from_display=from_display,
+        to=tuple(address.lower() for _, address in getaddresses([_header(message, "To")]) if address),
+        subject=_header(message, "Subject"),
+        sent_at=_sent_at(message),
+        text=text,
+        html=sanitize_html(html_body),
+        in_reply_to=_header(message, "In-Reply-To").strip("<> "),
+        references=tuple(ref.strip("<>") for ref in _header(message, "References").split() if ref.strip("<>")),
+        attachments=tuple(attachments),
+        is_auto_reply=_is_auto_reply(message),
+        is_bounce=_is_bounce(message, from_address.strip().lower()),
+        failed_recipients=_failed_recipients(message),
+        notes=tuple(notes),
+    )

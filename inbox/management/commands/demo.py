@@ -1,0 +1,94 @@
+import os
+import uuid
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from conversations.services import message_ingest, message_reply
+from inbox.connectors.base import IdentityClaim, InboundMessage
+from inbox.models import Inbox
+from inbox.services import inbox_create, membership_add
+
+DEMO_INBOX_NAMES = {
+    Inbox.Kind.WEBCHAT: "Website chat",
+    Inbox.Kind.EMAIL: "Support email",
+    Inbox.Kind.FAKE: "Test channel",
+}
+DEMO_INBOX_SETTINGS = {
+    Inbox.Kind.WEBCHAT: {"greeting": "Hi there! Ask us anything."},
+    Inbox.Kind.EMAIL: {"address": "support@example.com"},
+}
+
+SAMPLES = [
+    (
+        Inbox.Kind.WEBCHAT,
+        "Ada Lovelace",
+        ["Hi! My order #1042 hasn't arrived yet.", "It was due on Monday."],
+        "Sorry about that, Ada. I'm checking with the courier now.",
+    ),
+    (Inbox.Kind.WEBCHAT, "Grace Hopper", ["Do you ship to Canada?"], None),
+    (Inbox.Kind.EMAIL, "Katherine Johnson", ["Hello, I was charged twice for order #2231."], None),
+    (Inbox.Kind.FAKE, "Alan Turing", ["Can I change the email on my account?"], None),
+]
+
+
+class Command(BaseCommand):
+    help = "Prepare a ready-to-try site: an admin agent, an inbox of each kind, sample conversations."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--username", default="admin")
+        parser.add_argument("--force", action="store_true", help="Run even with DEBUG=False.")
+
+    def handle(self, *args, username, force, **options):
+        if not settings.DEBUG and not force:
+            raise CommandError("demo creates a known login; it runs only with DEBUG=True (or --force).")
+        password = os.environ.get("DEMO_PASSWORD", "inbox-demo")
+        User = get_user_model()
+        admin, created = User.objects.get_or_create(
+            username=username,
+            defaults={"is_staff": True, "is_superuser": True, "first_name": "Demo", "last_name": "Admin"},
+        )
+        if created:
+            admin.set_password(password)
+            admin.save()
+        inboxes = {}
+        for kind, name in DEMO_INBOX_NAMES.items():
+            inbox = Inbox.objects.filter(kind=kind, name=name).first()
+            if inbox is None:
+                inbox = inbox_create(kind=kind, name=name, options=DEMO_INBOX_SETTINGS.get(kind, {}))
+                self._samples(inbox, admin)
+            membership_add(inbox=inbox, user=admin)
+            inboxes[kind] = inbox
+        base = settings.PUBLIC_BASE_URL
+        self.stdout.write(self.style.SUCCESS("Demo ready."))
+        self.stdout.write(f"  Agent workspace: {base}/")
+        note = "" if created else " (set when the demo first ran; unchanged since)"
+        self.stdout.write(f"  Login:           {username} / {password}{note}")
+        self.stdout.write(f"  Admin:           {base}/admin/")
+        self.stdout.write(f"  Try the widget:  {base}/try/{inboxes[Inbox.Kind.WEBCHAT].public_token}/")
+
+    def _samples(self, inbox, admin):
+        for kind, name, texts, reply in SAMPLES:
+            if kind != inbox.kind:
+                continue
+            if kind == Inbox.Kind.WEBCHAT:
+                sender = IdentityClaim(kind="webchat", address=uuid.uuid4().hex, display="Website visitor")
+            else:
+                address = name.split()[0].lower() + "@example.com"
+                sender = IdentityClaim(kind="email", address=address, display=address)
+            message = None
+            for text in texts:
+                message = message_ingest(
+                    inbox=inbox,
+                    inbound=InboundMessage(
+                        external_id=f"demo:{uuid.uuid4().hex}",
+                        sender=sender,
+                        text=text,
+                        sent_at=timezone.now(),
+                        customer_name=name,
+                    ),
+                )
+            if reply and message:
+                message_reply(conversation=message.conversation, author=admin, text=reply)

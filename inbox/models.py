@@ -1,0 +1,66 @@
+import secrets
+
+from django.conf import settings as django_settings
+from django.db import models
+from encrypted_fields.fields import EncryptedJSONField, EncryptedTextField
+
+
+def new_public_token() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Inbox(models.Model):
+    """One configured channel: a website widget, a mailbox, a phone number, a Facebook page."""
+
+    class Kind(models.TextChoices):
+        WEBCHAT = "webchat", "Website chat"
+        EMAIL = "email", "Email"
+        FAKE = "fake", "Fake"  # for tests and demos
+
+    class ResolvedPolicy(models.TextChoices):
+        REOPEN = "reopen", "Reopen the resolved conversation"
+        NEW = "new", "Start a new conversation"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    name = models.CharField(max_length=200)
+    # Public: it sits in the widget snippet and in webhook URLs.
+    public_token = models.CharField(max_length=64, unique=True, default=new_public_token)
+    # Private: signs identity claims and webhooks. Encrypted at rest.
+    secret = EncryptedTextField(default=new_secret)
+    credentials = EncryptedJSONField(default=dict, blank=True)
+    settings = models.JSONField(default=dict, blank=True)
+    on_resolved_reply = models.CharField(max_length=10, choices=ResolvedPolicy.choices, default=ResolvedPolicy.REOPEN)
+    is_active = models.BooleanField(default=True)
+    members = models.ManyToManyField(
+        django_settings.AUTH_USER_MODEL, through="InboxMembership", related_name="inboxes", blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "inboxes"
+
+    def __str__(self):
+        return f"{self.name} ({self.get_kind_display()})"
+
+    @property
+    def secrets(self) -> list[str]:
+        """The current secret first, then ``credentials["previous_secrets"]`` kept while rotating."""
+        return [self.secret, *(self.credentials or {}).get("previous_secrets", [])]
+
+
+class InboxMembership(models.Model):
+    """An agent's right to see and answer an inbox's conversations."""
+
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["inbox", "user"], name="membership_unique_inbox_user")]
+
+    def __str__(self):
+        return f"{self.user} in {self.inbox}"

@@ -1,0 +1,76 @@
+import json
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from inbox.models import Inbox, InboxMembership
+from inbox.realtime import agents_access_changed
+from inbox.snippets import webhook_url, widget_snippet
+
+MODEL_SETTINGS = {"on_resolved_reply"}
+
+
+def _value(text: str):
+    """Read a --set value: JSON where it parses (lists, numbers, booleans), else the plain string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def inbox_create(*, kind: str, name: str, options: dict[str, str] | None = None, members: list[str] = ()) -> Inbox:
+    """Create an inbox; options are ``on_resolved_reply``, ``credentials.KEY`` or free-form settings."""
+    if kind not in Inbox.Kind.values:
+        raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(Inbox.Kind.values)}")
+    inbox = Inbox(kind=kind, name=name, settings={}, credentials={})
+    for key, raw in (options or {}).items():
+        if key in MODEL_SETTINGS:
+            setattr(inbox, key, raw)
+        elif key.startswith("credentials."):
+            inbox.credentials[key.removeprefix("credentials.")] = raw
+        elif key == "secret":
+            inbox.secret = raw
+        else:
+            inbox.settings[key] = _value(raw)
+    inbox.full_clean(exclude=["public_token", "secret"])
+    users = list(get_user_model().objects.filter(username__in=members))
+    missing = set(members) - {u.username for u in users}
+    if missing:
+        raise ValueError(f"no such user(s): {', '.join(sorted(missing))}")
+    with transaction.atomic():
+        inbox.save()
+        InboxMembership.objects.bulk_create([InboxMembership(inbox=inbox, user=u) for u in users])
+        agents_access_changed(u.pk for u in users)
+    return inbox
+
+
+def membership_add(*, inbox: Inbox, user) -> None:
+    with transaction.atomic():
+        _, created = InboxMembership.objects.get_or_create(inbox=inbox, user=user)
+        if created:
+            agents_access_changed([user.pk])
+
+
+def membership_remove(*, inbox: Inbox, user) -> None:
+    """Take an agent off an inbox; their open sockets stop hearing it at once."""
+    with transaction.atomic():
+        InboxMembership.objects.filter(inbox=inbox, user=user).delete()
+        agents_access_changed([user.pk])
+
+
+def inbox_describe(inbox: Inbox, *, with_secret: bool = False) -> dict:
+    """What an admin needs to connect the channel: ids, and where the provider or website points.
+
+    The secret is shown once, when the inbox is created (and in the admin), never in listings.
+    """
+    data = {"id": inbox.pk, "kind": inbox.kind, "name": inbox.name, "public_token": inbox.public_token}
+    if inbox.kind == Inbox.Kind.WEBCHAT:
+        data["widget_snippet"] = widget_snippet(inbox)
+        if with_secret:
+            # Websites compute identity_hash = HMAC-SHA256(identity_secret, email) on their server.
+            data["identity_secret"] = inbox.secret
+    else:
+        data["webhook_url"] = webhook_url(inbox)
+        if with_secret:
+            data["webhook_secret"] = inbox.secret
+    return data

@@ -1,0 +1,198 @@
+"""Settings read from the environment.
+
+With nothing set the site runs on the embedded default: SQLite, Channels' in-memory layer and
+Celery tasks executed in-process. DATABASE_URL and REDIS_URL switch to the production shape.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
+
+# Off unless asked for (`make run` asks): a forgotten setting must not expose debug pages.
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
+if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
+    raise ImproperlyConfigured(
+        "Set SECRET_KEY: the development key must never run with DEBUG=False (or set DEBUG=true to develop)."
+    )
+
+# Old keys still verify sessions and decrypt credentials while they are re-encrypted under the new.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+# Channel credentials are encrypted at rest with keys derived from SECRET_KEY(+fallbacks) and this salt.
+SALT_KEY = env.list("FIELD_ENCRYPTION_SALT", default=["inbox-credentials-v1"])
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# The address customers' browsers and providers use to reach us; webhook URLs and the widget
+# snippet are built from it (providers sign the URL they called, so it must be the public one).
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://localhost:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_htmx",
+    "customers",
+    "conversations",
+    "inbox",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "inbox.urls"
+ASGI_APPLICATION = "inbox.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL and a busy timeout let the websocket threads and the request threads write side by side.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+    # A file, not memory, so that the server processes a test starts see the same database; one per
+    # test run, so that two runs side by side do not share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"inbox-test-{os.getpid()}.sqlite3")}
+else:
+    # A pool (psycopg's, which Django 5.1+ drives) rather than persistent connections, which Django
+    # advises against under ASGI; each process keeps at most DATABASE_POOL_MAX connections.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN", default=2),
+        "max_size": env.int("DATABASE_POOL_MAX", default=20),
+        "timeout": 10,
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            # Pub/sub, not the core layer: the same unloaded latency in bench/, but the core layer
+            # silently drops a lagging consumer's oldest events past its capacity (100); pub/sub
+            # lost none. Pages still resync, because any pub/sub can drop during a Redis blip.
+            "BACKEND": env.str("CHANNEL_LAYER_BACKEND", default="channels_redis.pubsub.RedisPubSubChannelLayer"),
+            "CONFIG": {
+                # redis-py 8 defaults to a 5 s socket timeout, which closes idle consumers (1011).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "prefix": env.str("CHANNEL_LAYER_PREFIX", default="inbox"),
+            },
+        }
+    }
+    # Its own database if you like: clearing the cache (tests do) then spares queued tasks.
+    REDIS_CACHE_URL = env.str("REDIS_CACHE_URL", default=REDIS_URL)
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_CACHE_URL}}
+    CELERY_BROKER_URL = REDIS_URL
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CELERY_BROKER_URL = "memory://localhost/"
+
+# Outgoing mail, e.g. EMAIL_URL=smtp+tls://user:password@smtp.example.com:587; printed to the
+# console by default. (Tests swap in Django's locmem backend.)
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+
+# Without a broker, tasks run in-process right after the commit that queued them.
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stale-work": {"task": "conversations.tasks.sweep_stale_work", "schedule": 60.0},
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "workspace:conversation_list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+MEDIA_URL = "media/"
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie; kept default.
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
+X_FRAME_OPTIONS = "DENY"
+
+# Providers post big payloads (mail with attachments). A refused body is lost (a 4xx is not retried),
+# so the bound is generous, checked on Content-Length before anything is read.
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=40 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
+
+# How stale an agent socket's idea of its inboxes may get if a change notice was lost.
+AGENT_ACCESS_RECHECK_SECONDS = env.int("AGENT_ACCESS_RECHECK_SECONDS", default=30)
+
+# The chat widget's websocket: frame size cap and rate limits (messages per window).
+WIDGET_MAX_FRAME_BYTES = env.int("WIDGET_MAX_FRAME_BYTES", default=64 * 1024)
+WIDGET_RATE_LIMIT_WINDOW_SECONDS = env.int("WIDGET_RATE_LIMIT_WINDOW_SECONDS", default=10)
+WIDGET_RATE_LIMIT_PER_VISITOR = env.int("WIDGET_RATE_LIMIT_PER_VISITOR", default=20)
+WIDGET_RATE_LIMIT_PER_IP = env.int("WIDGET_RATE_LIMIT_PER_IP", default=120)
+# Every frame (hello, receipt, ping, message) on one socket; past this the socket is closed (4429).
+WIDGET_RATE_LIMIT_FRAMES_PER_SOCKET = env.int("WIDGET_RATE_LIMIT_FRAMES_PER_SOCKET", default=100)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+        "celery.app.trace": {"level": "WARNING"},  # one line per task is noise, failures still show
+    },
+}

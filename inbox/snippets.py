@@ -1,0 +1,14 @@
+from django.conf import settings
+from django.templatetags.static import static
+from django.urls import reverse
+
+from inbox.models import Inbox
+
+
+def widget_snippet(inbox: Inbox) -> str:
+    src = f"{settings.PUBLIC_BASE_URL}{static('widget/widget.js')}"
+    return f'<script src="{src}" data-inbox-token="{inbox.public_token}" async></script>'
+
+
+def webhook_url(inbox: Inbox) -> str:
+    return f"{settings.PUBLIC_BASE_URL}{reverse('inbound_webhook', args=[inbox.kind, inbox.public_token])}"

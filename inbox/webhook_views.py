@@ -1,0 +1,46 @@
+"""The one inbound HTTP path of every webhook connector: verify, store raw, answer, then process."""
+
+import logging
+from hashlib import sha256
+
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseForbidden, HttpResponseNotFound
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from conversations.services import inbound_event_record
+from conversations.tasks import inbound_event_process_task
+from inbox.connectors.base import ParseError, WebhookVerificationFailed
+from inbox.connectors.registry import connector_for
+from inbox.models import Inbox
+
+logger = logging.getLogger(__name__)
+
+
+@csrf_exempt
+@require_POST
+def inbound_webhook(request, kind, token):
+    inbox = Inbox.objects.filter(public_token=token, kind=kind, is_active=True).exclude(kind=Inbox.Kind.WEBCHAT).first()
+    if inbox is None:
+        return HttpResponseNotFound("No active inbox answers at this address. Check the webhook URL.")
+    if int(request.META.get("CONTENT_LENGTH") or 0) > settings.WEBHOOK_MAX_BODY_BYTES:
+        return HttpResponse("Payload too large.", status=413)
+    connector = connector_for(inbox)
+    try:
+        connector.verify(inbox=inbox, request=request)
+    except WebhookVerificationFailed as exc:
+        logger.warning("refused webhook for inbox %s: %s", inbox.pk, exc)
+        return HttpResponseForbidden("Signature verification failed.")
+    raw = request.body
+    content_type = request.content_type or "application/octet-stream"
+    try:
+        external_id = connector.event_id(inbox=inbox, raw=raw, content_type=content_type)
+    except ParseError as exc:
+        # Signed by the provider but not understood: keep it, keyed by its content, for replay.
+        external_id = f"unparsed:{sha256(raw).hexdigest()}"
+        logger.warning("inbound event for inbox %s without a usable id: %s", inbox.pk, exc)
+    event = inbound_event_record(inbox=inbox, external_id=external_id, raw=raw, content_type=content_type)
+    if event is not None:
+        # If the broker is down this raises after the event is safely stored; the sweep picks it up.
+        inbound_event_process_task.delay(event.pk)
+    return HttpResponse(status=200)

@@ -1,0 +1,123 @@
+"""The agent workspace: one view per page, rendering the full page or an htmx fragment."""
+
+from datetime import datetime, timedelta
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from conversations import selectors
+from conversations.services import message_reply
+from customers.selectors import customer_identities, customer_possible_match
+
+# Clocks of several server processes differ a little; resync looks back this much further.
+SYNC_OVERLAP = timedelta(seconds=5)
+
+
+def _list_context(request):
+    rows, next_cursor = selectors.conversation_list(
+        user=request.user, after=selectors.Cursor.decode(request.GET.get("after"))
+    )
+    return {"rows": rows, "next_cursor": next_cursor.encode() if next_cursor else ""}
+
+
+@never_cache
+@login_required
+@require_GET
+def conversation_list(request):
+    context = _list_context(request)
+    if request.htmx and request.GET.get("after"):
+        return render(request, "workspace/_conversation_rows.html", context)
+    return render(request, "workspace/page.html", {**context, "cursor": timezone.now().isoformat()})
+
+
+def _conversation_or_404(request, conversation_id):
+    conversation = selectors.conversation_for_agent(user=request.user, conversation_id=conversation_id)
+    if conversation is None:
+        raise Http404("No such conversation in your inboxes.")
+    return conversation
+
+
+def _conversation_context(request, conversation_id):
+    conversation = _conversation_or_404(request, conversation_id)
+    timeline, earlier = selectors.customer_timeline(user=request.user, customer_id=conversation.customer_id)
+    return {
+        "conversation": conversation,
+        "timeline": timeline,
+        "earlier": earlier.encode() if earlier else "",
+        "identities": customer_identities(user=request.user, customer_id=conversation.customer_id),
+        "possible_match": customer_possible_match(user=request.user, customer=conversation.customer),
+    }
+
+
+@never_cache
+@login_required
+@require_GET
+def conversation_detail(request, conversation_id):
+    context = _conversation_context(request, conversation_id)
+    if request.htmx and not request.htmx.history_restore_request:
+        return render(request, "workspace/_conversation_pane.html", context)
+    return render(
+        request, "workspace/page.html", {**_list_context(request), **context, "cursor": timezone.now().isoformat()}
+    )
+
+
+@never_cache
+@login_required
+@require_GET
+def timeline_earlier(request, conversation_id):
+    """The page of the timeline before a cursor, for "Load earlier"."""
+    conversation = _conversation_or_404(request, conversation_id)
+    before = selectors.Cursor.decode(request.GET.get("before"))
+    if before is None:
+        return HttpResponseBadRequest("before must be a timeline cursor")
+    timeline, earlier = selectors.customer_timeline(
+        user=request.user, customer_id=conversation.customer_id, before=before
+    )
+    context = {"conversation": conversation, "timeline": timeline, "earlier": earlier.encode() if earlier else ""}
+    return render(request, "workspace/_timeline_page.html", context)
+
+
+@login_required
+@require_POST
+def conversation_reply(request, conversation_id):
+    conversation = _conversation_or_404(request, conversation_id)
+    text = request.POST.get("text", "")
+    if not text.strip():
+        return render(
+            request,
+            "workspace/_composer.html",
+            {"conversation": conversation, "error": "Write something first."},
+            status=422,
+        )
+    message = message_reply(conversation=conversation, author=request.user, text=text)
+    message = selectors.message_for_display(message.pk)
+    return render(request, "workspace/_reply_sent.html", {"conversation": conversation, "message": message})
+
+
+@never_cache
+@login_required
+@require_GET
+def sync(request):
+    """What changed since a cursor: the page asks after its socket (re)opens and now and then."""
+    try:
+        since = datetime.fromisoformat(request.GET["since"]) - SYNC_OVERLAP
+    except (KeyError, ValueError):
+        return HttpResponseBadRequest("since must be an ISO 8601 time")
+    if since.tzinfo is None:
+        return HttpResponseBadRequest("since needs a time zone")
+    cursor = timezone.now().isoformat()  # taken first: whatever commits after it comes next time
+    conversations = selectors.conversations_changed(user=request.user, since=since)
+    customer_id = request.GET.get("customer", "")
+    messages = []
+    if customer_id.isdigit():
+        messages = selectors.timeline_changes(user=request.user, customer_id=int(customer_id), since=since)
+    if len(conversations) > selectors.SYNC_LIMIT or len(messages) >= selectors.SYNC_LIMIT:
+        # Away so long that a fresh page is cheaper than a patch.
+        return HttpResponse(headers={"HX-Refresh": "true"})
+    return render(
+        request, "workspace/_sync.html", {"conversations": conversations, "messages": messages, "cursor": cursor}
+    )

@@ -1,0 +1,113 @@
+// The agent workspace's glue: live updates arrive as htmx out-of-band fragments over the socket.
+(function () {
+  "use strict";
+
+  function cursor() {
+    var el = document.getElementById("rt-cursor");
+    return el ? el.dataset.cursor : "";
+  }
+
+  function openCustomer() {
+    var pane = document.querySelector(".timeline-pane");
+    return pane ? pane.dataset.customer : "";
+  }
+
+  function scrollTimeline() {
+    var timeline = document.querySelector(".timeline");
+    if (timeline) timeline.scrollTop = timeline.scrollHeight;
+  }
+
+  function setConnection(state, label) {
+    var el = document.getElementById("connection");
+    if (el) { el.dataset.state = state; el.textContent = label; }
+  }
+
+  // Times arrive in UTC; show them in the agent's own time zone.
+  function localizeTimes() {
+    var today = new Date().toDateString();
+    document.querySelectorAll("time[datetime]:not([data-local])").forEach(function (el) {
+      var when = new Date(el.getAttribute("datetime"));
+      if (isNaN(when)) return;
+      var clock = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      el.textContent = when.toDateString() === today ? clock
+        : when.toLocaleDateString([], { month: "short", day: "numeric" }) + ", " + clock;
+      el.title = when.toLocaleString();
+      el.dataset.local = "1";
+    });
+  }
+  ["DOMContentLoaded", "htmx:afterSettle", "htmx:wsAfterMessage"].forEach(function (name) {
+    document.addEventListener(name, localizeTimes);
+  });
+
+  // A fragment can reach us twice (the reply's own response and the socket, or a resync): an
+  // element that already exists is never appended again.
+  document.addEventListener("htmx:oobBeforeSwap", function (evt) {
+    var fragment = evt.detail.fragment;
+    if (!fragment || !fragment.querySelector) return;
+    var first = fragment.firstElementChild || (fragment.children && fragment.children[0]);
+    if (first && first.id && first.id !== evt.detail.target.id && document.getElementById(first.id)) {
+      evt.detail.shouldSwap = false;
+    }
+  });
+
+  // A message fetched by a resync can be older than ones the socket delivered meanwhile: keep the
+  // timeline in time order (ISO times in UTC compare as strings).
+  function placeInOrder(item) {
+    var before = item.previousElementSibling;
+    while (before && before.dataset.at && before.dataset.at > item.dataset.at) before = before.previousElementSibling;
+    if (before !== item.previousElementSibling) before ? before.after(item) : item.parentNode.prepend(item);
+  }
+
+  document.addEventListener("htmx:oobAfterSwap", function (evt) {
+    var target = evt.detail.target;
+    if (target && target.classList && target.classList.contains("timeline")) {
+      if (target.lastElementChild && target.lastElementChild.dataset.at) placeInOrder(target.lastElementChild);
+      scrollTimeline();
+    }
+  });
+
+  // Any pub/sub can drop an event (a Redis blip, a reconnect), so the page also asks what changed
+  // since its cursor: whenever the socket opens, when a conversation pane arrives, when the tab
+  // comes back, and every minute. Only these answers move the cursor; swaps are idempotent.
+  var syncing = false;
+  function sync() {
+    if (syncing || !document.body.dataset.syncUrl) return;
+    syncing = true;
+    var url = document.body.dataset.syncUrl + "?since=" + encodeURIComponent(cursor());
+    if (openCustomer()) url += "&customer=" + encodeURIComponent(openCustomer());
+    htmx.ajax("GET", url, { swap: "none" }).finally(function () { syncing = false; });
+  }
+  setInterval(sync, 60000);
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") sync();
+  });
+
+  document.addEventListener("htmx:wsOpen", function () {
+    setConnection("live", "live");
+    sync();
+  });
+  document.addEventListener("htmx:wsClose", function (evt) {
+    if (evt.detail.event && evt.detail.event.code === 4401) {
+      // Signed out (here or in another tab) or access withdrawn: the login page is the way back.
+      setConnection("offline", "signed out");
+      window.location.reload();
+      return;
+    }
+    setConnection("offline", "reconnecting…");
+  });
+
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    if (evt.detail.target && evt.detail.target.id === "conversation-pane") { scrollTimeline(); sync(); }
+    var input = document.getElementById("reply-text");
+    if (input && evt.detail.target && evt.detail.target.id === "composer") input.focus();
+  });
+  document.addEventListener("DOMContentLoaded", scrollTimeline);
+
+  // Ctrl/Cmd+Enter sends the reply.
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key === "Enter" && (evt.ctrlKey || evt.metaKey) && evt.target.id === "reply-text") {
+      evt.preventDefault();
+      htmx.trigger(evt.target.form, "submit");
+    }
+  });
+})();

@@ -1,0 +1,219 @@
+/*
+ * The website chat widget. Embed with:
+ *   <script src="https://YOUR-INBOX/static/widget/widget.js" data-inbox-token="TOKEN" async></script>
+ * A site that knows its user may vouch for them (identity_hash = HMAC-SHA256(inbox secret, email),
+ * computed on the site's server):
+ *   <script ... data-email="ada@example.com" data-name="Ada" data-identity-hash="..."></script>
+ * or set window.InboxWidgetSettings = {email, name, identityHash} before the script loads.
+ */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script || window.__inboxWidgetLoaded) return;
+  window.__inboxWidgetLoaded = true;
+
+  var token = script.dataset.inboxToken;
+  var settings = window.InboxWidgetSettings || {};
+  var identity = {
+    email: settings.email || script.dataset.email || "",
+    name: settings.name || script.dataset.name || "",
+    identity_hash: settings.identityHash || script.dataset.identityHash || ""
+  };
+  var base = new URL(script.src);
+  var socketUrl = (base.protocol === "https:" ? "wss://" : "ws://") + base.host + "/ws/widget/" + encodeURIComponent(token) + "/";
+  var storageKey = "inbox-widget:" + token;
+
+  var socket = null;
+  var retries = 0;
+  var pending = {};      // client id -> text, until the server acknowledges it
+  var shown = {};        // server message ids already on screen
+
+  function uuid() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID().replace(/-/g, "");
+    return Date.now().toString(36) + Math.random().toString(36).slice(2);
+  }
+
+  // ---- the view, in a shadow root so that the host page's CSS cannot break it -------------
+  var host = document.createElement("div");
+  host.id = "inbox-chat-widget";
+  document.body.appendChild(host);
+  var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
+  root.innerHTML =
+    '<style>' +
+    ':host{all:initial}' +
+    '.badge{position:absolute;top:-4px;right:-4px;min-width:20px;height:20px;border-radius:10px;background:#d92d20;color:#fff;font:600 12px/20px system-ui,sans-serif;text-align:center;display:none}' +
+    '.bubble svg{width:28px;height:28px;fill:#fff}' +
+    '.greeting{align-self:center;color:#667085;font-size:13px;text-align:center}' +
+    '.bubble{position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:50%;border:0;background:#1f6feb;color:#fff;font:600 24px system-ui,sans-serif;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);z-index:2147483646}' +
+    '.panel{position:fixed;right:20px;bottom:88px;width:340px;max-width:calc(100vw - 40px);height:460px;max-height:calc(100vh - 120px);display:none;flex-direction:column;background:#fff;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.25);font:14px/1.4 system-ui,sans-serif;color:#1b1f24;overflow:hidden;z-index:2147483647}' +
+    '.panel.open{display:flex}' +
+    'header{padding:12px 16px;background:#1f6feb;color:#fff;font-weight:600;display:flex;justify-content:space-between}' +
+    'header .state{font-weight:400;font-size:12px;opacity:.85}' +
+    '.log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:6px;margin:0;list-style:none}' +
+    '.msg{max-width:80%;padding:8px 10px;border-radius:10px;white-space:pre-wrap;word-wrap:break-word}' +
+    '.msg.visitor{align-self:flex-end;background:#1f6feb;color:#fff}' +
+    '.msg.agent{align-self:flex-start;background:#eef1f5}' +
+    '.msg .author{display:block;font-size:11px;opacity:.7}' +
+    '.msg.pending{opacity:.6}' +
+    '.msg.failed{background:#fee4e2;color:#912018}' +
+    '.msg.failed::after{content:" (not sent)";font-size:11px}' +
+    '.notice{font-size:12px;color:#a40e26;padding:0 12px}' +
+    'form{display:flex;border-top:1px solid #e3e6ea}' +
+    'textarea{flex:1;border:0;padding:10px;font:inherit;resize:none;height:44px}' +
+    'button.send{border:0;background:none;color:#1f6feb;font-weight:600;padding:0 14px;cursor:pointer}' +
+    '</style>' +
+    '<button class="bubble" type="button" aria-label="Open chat">' +
+    '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"/></svg>' +
+    '<span class="badge" aria-live="polite"></span></button>' +
+    '<section class="panel" role="dialog" aria-label="Chat">' +
+    '<header><span>Chat with us</span><span class="state">connecting…</span></header>' +
+    '<ol class="log" aria-live="polite"></ol><p class="notice" role="alert"></p>' +
+    '<form><textarea name="text" maxlength="10000" placeholder="Write a message…" aria-label="Message"></textarea>' +
+    '<button class="send" type="submit">Send</button></form></section>';
+
+  var bubble = root.querySelector(".bubble");
+  var panel = root.querySelector(".panel");
+  var log = root.querySelector(".log");
+  var notice = root.querySelector(".notice");
+  var stateLabel = root.querySelector(".state");
+  var form = root.querySelector("form");
+  var input = root.querySelector("textarea");
+  var badge = root.querySelector(".badge");
+  var unread = 0;
+
+  function showUnread(count) {
+    unread = count;
+    badge.textContent = count > 9 ? "9+" : String(count);
+    badge.style.display = count ? "block" : "none";
+  }
+
+  bubble.addEventListener("click", function () {
+    panel.classList.toggle("open");
+    if (panel.classList.contains("open")) { input.focus(); showUnread(0); sendReceipts(); }
+  });
+
+  function render(message, clientId, opts) {
+    if (message.id && shown[message.id]) return;
+    if (message.client_id && log.querySelector('[data-client-id="' + message.client_id + '"]')) {
+      confirm(message.client_id, message);
+      return;
+    }
+    var li = document.createElement("li");
+    li.className = "msg " + (message.sender === "visitor" ? "visitor" : "agent") + (clientId ? " pending" : "");
+    if (message.sender !== "visitor" && message.author) {
+      var who = document.createElement("span");
+      who.className = "author";
+      who.textContent = message.author;
+      li.appendChild(who);
+    }
+    li.appendChild(document.createTextNode(message.text));
+    if (clientId) li.dataset.clientId = clientId;
+    if (message.id) { li.dataset.messageId = message.id; shown[message.id] = true; }
+    log.appendChild(li);
+    log.scrollTop = log.scrollHeight;
+    if (message.sender === "agent" && message.id && !receipts[message.id]) {
+      receipts[message.id] = "new";
+      if (!panel.classList.contains("open") && opts && opts.live) showUnread(unread + 1);
+      setTimeout(sendReceipts, 0);
+    }
+  }
+
+  function confirm(clientId, message) {
+    delete pending[clientId];
+    var li = log.querySelector('[data-client-id="' + clientId + '"]');
+    if (li) {
+      li.classList.remove("pending");
+      if (message && message.id) { li.dataset.messageId = message.id; shown[message.id] = true; }
+    } else if (message) {
+      render(message);
+    }
+  }
+
+  // Tell the inbox which agent messages reached the visitor, and which they have seen.
+  var receipts = {};  // message id -> "delivered" | "read"
+  function visible() { return panel.classList.contains("open") && document.visibilityState === "visible"; }
+  function sendReceipts() {
+    var status = visible() ? "read" : "delivered";
+    var ids = Object.keys(receipts).filter(function (id) {
+      return receipts[id] !== "read" && (status === "read" || receipts[id] !== "delivered");
+    }).map(Number);
+    if (!ids.length || !socket || socket.readyState !== WebSocket.OPEN) return;
+    ids.forEach(function (id) { receipts[id] = status; });
+    send({ type: "receipt", status: status, ids: ids.slice(0, 100) });
+  }
+  document.addEventListener("visibilitychange", sendReceipts);
+
+  // A message the inbox will never take (too long, empty): say so and stop resending it.
+  function refuse(clientId, reason) {
+    delete pending[clientId];
+    var li = log.querySelector('[data-client-id="' + clientId + '"]');
+    if (li) { li.classList.remove("pending"); li.classList.add("failed"); li.title = "Not sent: " + reason; }
+  }
+
+  function send(frame) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+  }
+
+  function connect() {
+    socket = new WebSocket(socketUrl);
+    socket.addEventListener("open", function () {
+      retries = 0;
+      stateLabel.textContent = "online";
+      send({ type: "hello", visitor_token: localStorage.getItem(storageKey), identity: identity });
+    });
+    socket.addEventListener("message", function (evt) {
+      var data;
+      try { data = JSON.parse(evt.data); } catch (e) { return; }
+      if (data.type === "welcome") {
+        localStorage.setItem(storageKey, data.visitor_token);
+        if (data.greeting && !log.querySelector(".greeting")) {
+          var greeting = document.createElement("li");
+          greeting.className = "greeting";
+          greeting.textContent = data.greeting;
+          log.insertBefore(greeting, log.firstChild);
+        }
+        (data.history || []).forEach(function (m) { render(m); });
+        // Anything typed while offline goes now; the server ignores a second copy.
+        Object.keys(pending).forEach(function (id) { send({ type: "message", id: id, text: pending[id] }); });
+      } else if (data.type === "message") {
+        render(data.message, null, { live: true });
+      } else if (data.type === "ack") {
+        // An ack without a message id means stored, and waiting to be processed: not lost.
+        notice.textContent = data.message_id ? "" : "Received. The team will see it shortly.";
+        confirm(data.id, data.message);
+      } else if (data.type === "error") {
+        notice.textContent = data.message;
+        if (data.id && pending[data.id] !== undefined) {
+          if (data.code === "rate_limited") {
+            var id = data.id;
+            setTimeout(function () { if (pending[id] !== undefined) send({ type: "message", id: id, text: pending[id] }); }, 10000);
+          } else {
+            refuse(data.id, data.message);
+          }
+        }
+      }
+    });
+    socket.addEventListener("close", function (evt) {
+      stateLabel.textContent = "reconnecting…";
+      if (evt.code === 4404 || evt.code === 4403) { stateLabel.textContent = "unavailable"; return; }
+      retries += 1;
+      setTimeout(connect, Math.min(30000, 500 * Math.pow(2, retries)) * (0.5 + Math.random()));
+    });
+  }
+
+  form.addEventListener("submit", function (evt) {
+    evt.preventDefault();
+    var text = input.value.trim();
+    if (!text) return;
+    var clientId = uuid();
+    pending[clientId] = text;
+    render({ sender: "visitor", text: text }, clientId);
+    input.value = "";
+    send({ type: "message", id: clientId, text: text });
+  });
+  input.addEventListener("keydown", function (evt) {
+    if (evt.key === "Enter" && !evt.shiftKey) { evt.preventDefault(); form.requestSubmit(); }
+  });
+
+  connect();
+})();

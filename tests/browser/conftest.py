@@ -1,0 +1,132 @@
+"""Real headless Chromium against the real ASGI server (Daphne) in a subprocess."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import database_url
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, process, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early with {process.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port} after {timeout}s")
+
+
+@pytest.fixture
+def browser(transactional_db, monkeypatch):
+    """A fresh Chromium per test, started after the database is ready.
+
+    Playwright's sync API keeps an event loop running in this thread, which Django's async-safety
+    check mistakes for async code; the ORM calls here are plain synchronous test code.
+    """
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    if not CHROMIUM:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing in CI: `make chromium` installs Debian's package")
+        pytest.skip(
+            "BROWSER TESTS SKIPPED: Debian's chromium is not installed (apt-get install chromium); "
+            "CI installs it, so there they always run"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class AsgiServer:
+    """The production server, Daphne, on the test database, in its own process; restartable."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = None
+
+    def start(self):
+        env = {
+            **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
+            "DATABASE_URL": database_url(),
+            "CELERY_TASK_ALWAYS_EAGER": "true",
+            "DEBUG": "true",  # a development server: plain-http cookies, static files from the source tree
+            "PUBLIC_BASE_URL": self.url,
+            "CHANNEL_LAYER_PREFIX": f"browser-test-{self.port}",
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "inbox.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, self.process)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+@pytest.fixture
+def asgi_server(transactional_db, settings):
+    server = AsgiServer()
+    settings.PUBLIC_BASE_URL = server.url  # snippets built in the test point at it
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def customer_site(tmp_path):
+    """Serve a page on another origin, standing in for a customer's website."""
+
+    def serve(html: str) -> str:
+        (tmp_path / "index.html").write_text(html)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(tmp_path)))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/index.html"
+
+    servers = []
+    yield serve
+    for server in servers:
+        server.shutdown()

@@ -1,0 +1,117 @@
+"""The whole loop as people see it: a visitor on a website, an agent in the workspace."""
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection
+from playwright.sync_api import expect
+
+from conversations.models import Message
+from conversations.services import message_ingest
+from inbox.snippets import widget_snippet
+from tests.factories import InboxFactory, MembershipFactory, UserFactory
+from tests.helpers import inbound
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def inbox(transactional_db):
+    inbox = InboxFactory(kind="webchat", name="Website")
+    MembershipFactory(inbox=inbox, user=UserFactory(username="sam", first_name="Sam"))
+    return inbox
+
+
+def elsewhere(fn, **kwargs):
+    """Run server-side code off Playwright's thread, as another process of ours would."""
+
+    def call():
+        try:
+            return fn(**kwargs)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call).result()
+
+
+def signed_in_agent(browser, server, path="/"):
+    page = browser.new_page()
+    page.goto(f"{server.url}/login/?next={path}")
+    page.fill("input[name=username]", "sam")
+    page.fill("input[name=password]", "pw-for-tests")
+    page.click("button[type=submit]")
+    expect(page.locator("#connection")).to_have_text("live")
+    return page
+
+
+def test_agent_sees_widget_message_live_and_reply_reaches_widget(browser, asgi_server, customer_site, inbox):
+    site = customer_site(f"<!doctype html><html><body><h1>Shop</h1>{widget_snippet(inbox)}</body></html>")
+    agent_page = signed_in_agent(browser, asgi_server)
+
+    visitor_page = browser.new_page()
+    visitor_page.goto(site)
+    widget = visitor_page.locator("#inbox-chat-widget")
+    widget.locator(".bubble").click()
+    expect(widget.locator("header .state")).to_have_text("online")
+    widget.locator("textarea").fill("Hello, my order is late")
+    widget.locator("textarea").press("Enter")
+    expect(widget.locator(".msg.visitor")).to_have_text("Hello, my order is late")
+    expect(widget.locator(".msg.pending")).to_have_count(0)
+
+    # The agent's list shows it without a reload.
+    row = agent_page.locator(".conversation-row").filter(has_text="Hello, my order is late")
+    expect(row).to_have_count(1)
+    row.locator("a").click()
+    expect(agent_page).to_have_url(re.compile(r"/conversations/\d+/$"))
+    expect(agent_page.locator(".timeline .message.in")).to_have_count(1)
+
+    # A second message lands in the open timeline live.
+    widget.locator("textarea").fill("It was due Monday")
+    widget.locator("textarea").press("Enter")
+    expect(agent_page.locator(".timeline .message.in")).to_have_count(2)
+    expect(agent_page.locator(".timeline .message.in").last).to_contain_text("It was due Monday")
+
+    # The agent replies; the visitor sees it live; the agent sees it delivered.
+    agent_page.fill("#reply-text", "Sorry! Checking with the courier now.")
+    agent_page.keyboard.press("Control+Enter")
+    expect(widget.locator(".msg.agent")).to_contain_text("Sorry! Checking with the courier now.")
+    expect(widget.locator(".msg.agent .author")).to_have_text("Sam")
+    expect(agent_page.locator(".timeline .message.out")).to_have_count(1)
+    # The widget is open and visible, so the visitor has read it, and the agent sees that live.
+    expect(agent_page.locator(".timeline .message.out .delivery")).to_have_text("Read")
+    assert Message.objects.filter(direction="out", status="read").count() == 1
+
+    # A reload of the widget page keeps the visitor and their history; a reply that arrives while
+    # the chat is closed shows as unread on the bubble, and is marked read once opened.
+    visitor_page.reload()
+    widget = visitor_page.locator("#inbox-chat-widget")
+    expect(widget.locator("header .state")).to_have_text("online")
+    agent_page.fill("#reply-text", "Found it: it arrives tomorrow.")
+    agent_page.keyboard.press("Control+Enter")
+    expect(widget.locator(".badge")).to_have_text("1")
+    expect(agent_page.locator(".timeline .message.out .delivery").last).to_have_text("Delivered")
+    widget.locator(".bubble").click()
+    expect(widget.locator(".msg")).to_have_count(4)
+    expect(widget.locator(".badge")).to_be_hidden()
+    expect(agent_page.locator(".timeline .message.out .delivery").last).to_have_text("Read")
+
+
+def test_agent_page_catches_up_on_what_arrived_while_its_socket_was_down(browser, asgi_server, inbox):
+    first = elsewhere(message_ingest, inbox=inbox, inbound=inbound("before the outage", address="v-1"))
+    page = signed_in_agent(browser, asgi_server, path=f"/conversations/{first.conversation_id}/")
+    expect(page.locator(".timeline .message")).to_have_count(1)
+
+    asgi_server.stop()
+    expect(page.locator("#connection")).to_have_text("reconnecting…")
+    # Arrives while no server could tell the page: only the resync can bring it.
+    elsewhere(message_ingest, inbox=inbox, inbound=inbound("during the outage", address="v-1"))
+    elsewhere(message_ingest, inbox=inbox, inbound=inbound("a new customer meanwhile", address="v-2"))
+    asgi_server.start()
+
+    expect(page.locator("#connection")).to_have_text("live", timeout=20_000)
+    expect(page.locator(".timeline .message")).to_have_count(2)
+    expect(page.locator(".timeline .message").last).to_contain_text("during the outage")
+    expect(page.locator(".conversation-row").first).to_contain_text("a new customer meanwhile")
+    expect(page.locator(".conversation-row")).to_have_count(2)

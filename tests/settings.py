@@ -1,0 +1,20 @@
+"""The site's settings, for the test suite: a throwaway key, since tests run with DEBUG off."""
+
+import os
+import tempfile
+
+os.environ.setdefault("SECRET_KEY", "tests-only-not-a-secret-" + "x" * 32)
+
+from inbox.settings import *  # noqa: E402, F403
+from inbox.settings import DATABASES  # noqa: E402
+
+# Each async test runs in a fresh event loop with fresh executor threads; a pooled connection held
+# by such a thread when it ends is never given back, and after a few dozen tests the pool is empty.
+# Servers keep their threads, so they pool (bench/ measures that); the suite connects plainly.
+DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
+
+# Attachments tests store go to a throwaway folder, not the working tree; the servers and workers a
+# test starts inherit the same one, and the run removes it at the end.
+if "INBOX_TEST_MEDIA_ROOT" not in os.environ:
+    os.environ["INBOX_TEST_MEDIA_ROOT"] = tempfile.mkdtemp(prefix="inbox-test-media-")
+MEDIA_ROOT = os.environ["INBOX_TEST_MEDIA_ROOT"]
