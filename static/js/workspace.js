@@ -2,6 +2,14 @@
 (function () {
   "use strict";
 
+  // After an outage, come back within seconds: htmx's default "full-jitter" can wait up to 64 s once
+  // a few attempts have failed. Exponential from 0.5 s, capped at 5 s, jittered so that a server
+  // restart is not met by every agent at the same instant.
+  htmx.config.wsReconnectDelay = function (retries) {
+    var ceiling = Math.min(5000, 500 * Math.pow(2, retries));
+    return ceiling / 2 + Math.random() * ceiling / 2;
+  };
+
   function cursor() {
     var el = document.getElementById("rt-cursor");
     return el ? el.dataset.cursor : "";
