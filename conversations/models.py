@@ -1,8 +1,15 @@
+import secrets
+
 from django.conf import settings
 from django.db import models
 
 from customers.models import ContactIdentity, Customer
 from inbox.models import Inbox
+
+
+def new_reply_token() -> str:
+    # Lowercase: mail systems may change the case of an address's local part.
+    return secrets.token_hex(8)
 
 
 class Conversation(models.Model):
@@ -21,6 +28,10 @@ class Conversation(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned"
     )
     subject = models.CharField(max_length=300, blank=True)
+    # Email replies to reply+TOKEN@<the inbox's reply domain> join this conversation.
+    reply_token = models.CharField(max_length=32, unique=True, default=new_reply_token)
+    # The resolved conversation this one follows, when a late reply started it.
+    previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     last_message_at = models.DateTimeField(db_index=False)
     last_message_preview = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -74,12 +85,19 @@ class Message(models.Model):
         NO = "", "Written by a person"
         AUTO_REPLY = "auto_reply", "Auto-reply"
         BOUNCE = "bounce", "Bounce"
+        OWN_ADDRESS = "own", "From our own address"
 
     text = models.TextField(blank=True)
     html = models.TextField(blank=True, help_text="Sanitized before it is stored.")
+    # The whole text, quoted history and signature included, when ``text`` shows only the new part.
+    full_text = models.TextField(blank=True)
     # Mail written by a machine is kept and shown, labelled, and never answered automatically.
     automatic = models.CharField(max_length=12, choices=Automatic.choices, default="", blank=True)
     external_id = models.CharField(max_length=255, null=True, blank=True)
+    # The raw event it came from: an email's complete original, downloadable.
+    source_event = models.ForeignKey(
+        "InboundEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
     status = models.CharField(max_length=10, choices=Status.choices)
     status_detail = models.CharField(max_length=500, blank=True)
     sent_at = models.DateTimeField(help_text="When the sender sent it, by their clock.")
@@ -106,6 +124,8 @@ class Attachment(models.Model):
     filename = models.CharField(max_length=255)
     content_type = models.CharField(max_length=120)
     size = models.PositiveBigIntegerField()
+    # An email's inline image, referenced from its HTML as cid:CONTENT_ID.
+    content_id = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
-from conversations.models import Conversation, Message
+from conversations.models import Attachment, Conversation, InboundEvent, Message
 from customers.models import ContactIdentity
 
 PAGE_SIZE = 50
@@ -66,7 +66,9 @@ def conversation_for_agent(*, user, conversation_id: int) -> Conversation | None
 
 
 def _messages_with_context() -> QuerySet[Message]:
-    return Message.objects.select_related("conversation__inbox", "conversation__customer", "author", "identity")
+    return Message.objects.select_related(
+        "conversation__inbox", "conversation__customer", "author", "identity"
+    ).prefetch_related("attachments")
 
 
 def customer_timeline(
@@ -120,3 +122,14 @@ def widget_history(*, inbox_id: int, visitor_id: str, verified_email: str, limit
     else:
         qs = qs.filter(identity__kind="webchat", identity__address=visitor_id)
     return list(reversed(qs.order_by("-created_at", "-id")[:limit]))
+
+
+def attachment_for_agent(*, user, attachment_id: int) -> Attachment | None:
+    return Attachment.objects.filter(pk=attachment_id, message__inbox_id__in=visible_inbox_ids(user)).first()
+
+
+def message_original_for_agent(*, user, message_id: int) -> InboundEvent | None:
+    """The raw mail a message came from, if the agent may see the message."""
+    return InboundEvent.objects.filter(
+        messages__pk=message_id, inbox_id__in=visible_inbox_ids(user), content_type="message/rfc822"
+    ).first()

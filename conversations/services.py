@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import DateTimeField, F, Value
 from django.db.models.functions import Greatest
+from django.urls import reverse
 from django.utils import timezone
 
 from conversations.models import Attachment, Conversation, InboundEvent, Message
 from customers.models import ContactIdentity
 from customers.services import customer_resolve
 from inbox import broadcasts
-from inbox.connectors.base import IdentityClaim, InboundMessage, OutboundMessage, StatusUpdate
+from inbox.connectors.base import AttachmentContent, IdentityClaim, InboundMessage, OutboundMessage, StatusUpdate
 from inbox.connectors.parsing import sanitize_html
 from inbox.connectors.registry import connector_for
 from inbox.models import Inbox
@@ -50,7 +52,7 @@ def inbound_event_process(*, event: InboundEvent) -> list[Message]:
     try:
         with transaction.atomic():
             messages = [
-                message_ingest(inbox=event.inbox, inbound=inbound)
+                message_ingest(inbox=event.inbox, inbound=inbound, event=event)
                 for inbound in connector.parse(inbox=event.inbox, raw=raw, content_type=event.content_type)
             ]
             for update in connector.parse_status(inbox=event.inbox, raw=raw, content_type=event.content_type):
@@ -81,7 +83,7 @@ def inbound_event_receive(*, inbox: Inbox, external_id: str, raw: bytes, content
         return inbound_event_process(event=event)
 
 
-def message_ingest(*, inbox: Inbox, inbound: InboundMessage) -> Message:
+def message_ingest(*, inbox: Inbox, inbound: InboundMessage, event: InboundEvent | None = None) -> Message:
     """Add one inbound message to its customer's conversation, exactly once."""
     # No savepoint of its own: inside an event's processing, the event's savepoint is the unit.
     with transaction.atomic(savepoint=False):
@@ -104,9 +106,11 @@ def message_ingest(*, inbox: Inbox, inbound: InboundMessage) -> Message:
             direction=Message.Direction.INBOUND,
             sender_type=Message.Sender.CUSTOMER,
             text=inbound.text,
+            full_text=inbound.full_text,
             # Enforced here, the one way in, whatever a connector did already.
             html=sanitize_html(inbound.html),
             external_id=inbound.external_id,
+            source_event=event,
             status=Message.Status.RECEIVED,
             sent_at=inbound.sent_at,
             automatic=inbound.automatic,
@@ -115,7 +119,7 @@ def message_ingest(*, inbox: Inbox, inbound: InboundMessage) -> Message:
             ContactIdentity.objects.filter(kind="email", address=address).update(
                 undeliverable_reason=f"bounced: {reason}"[:300]
             )
-        Attachment.objects.bulk_create(
+        attachments = Attachment.objects.bulk_create(
             [
                 Attachment(
                     message=message,
@@ -123,44 +127,76 @@ def message_ingest(*, inbox: Inbox, inbound: InboundMessage) -> Message:
                     filename=item.filename[:255],
                     content_type=item.content_type[:120],
                     size=len(item.content),
+                    content_id=item.content_id[:255],
                 )
                 for item in inbound.attachments
             ]
         )
+        if message.html and any(a.content_id for a in attachments):
+            message.html = _inline_images(message.html, attachments)
+            Message.objects.filter(pk=message.pk).update(html=message.html)
         _conversation_touch(message, inbound=True)
         conversation.inbox, conversation.customer = inbox, identity.customer
         broadcasts.message_created(message)
         return message
 
 
+def _inline_images(html: str, attachments: list[Attachment]) -> str:
+    """Point an email's cid: images at the attachments we stored (the HTML is already sanitized,
+    and only src="cid:…" values are replaced, by URLs of our own)."""
+    urls = {a.content_id.lower(): reverse("workspace:attachment", args=[a.pk]) for a in attachments if a.content_id}
+
+    def replace(match: re.Match) -> str:
+        url = urls.get(match.group(2).strip("<>").lower())
+        return f'{match.group(1)}"{url}"' if url else match.group(0)
+
+    return re.sub(r'(src=)"cid:([^"]+)"', replace, html, flags=re.I)
+
+
 def _conversation_for_inbound(*, inbox: Inbox, identity: ContactIdentity, inbound: InboundMessage) -> Conversation:
     """The conversation a new message belongs to.
 
-    A message that references one of ours (email's In-Reply-To/References) joins that conversation,
-    but only within this inbox and this customer: a stranger quoting someone else's thread starts
-    their own. Otherwise chat and SMS continue the customer's latest conversation, and email, which
-    threads by reference, starts a new one.
+    In this order: the conversation whose reply token the message was addressed to, then the one it
+    references (email's In-Reply-To/References), both only within this inbox and this customer: a
+    stranger quoting someone else's thread starts their own. Otherwise chat and SMS continue the
+    customer's latest conversation, and email, which threads by reference, starts a new one.
+    A resolved conversation is reopened, unless the inbox says to start a new one, or the
+    conversation is older than the inbox's reopen window; the new one then links the old.
     """
     mine = Conversation.objects.filter(inbox=inbox, customer_id=identity.customer_id).select_related("assignee")
     conversation = None
-    if inbound.references:
+    if inbound.thread_token:
+        conversation = mine.filter(reply_token=inbound.thread_token).first()
+    if conversation is None and inbound.references:
         conversation = (
             mine.filter(messages__external_id__in=inbound.references[-50:]).order_by("-last_message_at", "-id").first()
         )
     if conversation is None and not connector_for(inbox).threads_by_reference:
         conversation = mine.order_by("-last_message_at", "-id").first()
-    starts_new = conversation is None or (
-        conversation.status == Conversation.Status.RESOLVED and inbox.on_resolved_reply == Inbox.ResolvedPolicy.NEW
-    )
-    if starts_new:
+    if conversation is not None and not _reopens(inbox, conversation):
+        previous, conversation = conversation, None
+    else:
+        previous = None
+    if conversation is None:
         return Conversation.objects.create(
             inbox=inbox,
             customer_id=identity.customer_id,
             identity=identity,
             subject=inbound.subject[:300],
+            previous=previous,
             last_message_at=timezone.now(),
         )
     return conversation
+
+
+def _reopens(inbox: Inbox, conversation: Conversation) -> bool:
+    """Whether a new message may go on in this conversation (always, unless it is resolved)."""
+    if conversation.status != Conversation.Status.RESOLVED:
+        return True
+    if inbox.on_resolved_reply == Inbox.ResolvedPolicy.NEW:
+        return False
+    window = inbox.reopen_within_days
+    return window is None or conversation.last_message_at >= timezone.now() - timedelta(days=window)
 
 
 def _conversation_touch(message: Message, *, inbound: bool) -> None:
@@ -186,7 +222,7 @@ def _conversation_touch(message: Message, *, inbound: bool) -> None:
     conversation.last_message_preview = preview
 
 
-def message_reply(*, conversation: Conversation, author, text: str) -> Message:
+def message_reply(*, conversation: Conversation, author, text: str, files=()) -> Message:
     """Queue an agent's reply on the conversation's channel; the send happens after commit."""
     from conversations.tasks import message_deliver_task  # tasks import this module
 
@@ -204,6 +240,18 @@ def message_reply(*, conversation: Conversation, author, text: str) -> Message:
             text=text,
             status=Message.Status.QUEUED,
             sent_at=timezone.now(),
+        )
+        Attachment.objects.bulk_create(
+            [
+                Attachment(
+                    message=message,
+                    file=upload,
+                    filename=upload.name[:255],
+                    content_type=(upload.content_type or "application/octet-stream")[:120],
+                    size=upload.size,
+                )
+                for upload in files
+            ]
         )
         _conversation_touch(message, inbound=False)
         broadcasts.message_created(message)
@@ -234,6 +282,12 @@ def message_deliver(*, message_id: int) -> None:
         author_name=(author.get_full_name() or author.get_username()) if author else "",
         sent_at=message.sent_at,
         subject=_reply_subject(message.conversation.subject),
+        thread_token=message.conversation.reply_token,
+        automatic=message.sender_type == Message.Sender.SYSTEM,
+        attachments=tuple(
+            AttachmentContent(filename=a.filename, content_type=a.content_type, content=_read(a.file))
+            for a in message.attachments.all()
+        ),
         thread=tuple(
             Message.objects.filter(conversation_id=message.conversation_id, external_id__isnull=False)
             .exclude(pk=message.pk)
@@ -251,6 +305,11 @@ def message_deliver(*, message_id: int) -> None:
         Message.objects.filter(pk=message_id).update(external_id=external_id, updated_at=timezone.now())
         # A fast recipient may already have reported delivery: only a step forward is taken.
         _status_advance(message_id, Message.Status.SENT, "")
+
+
+def _read(file) -> bytes:
+    with file.open("rb") as handle:
+        return handle.read()
 
 
 def _reply_subject(subject: str) -> str:

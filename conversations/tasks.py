@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 
 from conversations.models import InboundEvent
 from conversations.services import (
@@ -12,20 +13,19 @@ from conversations.services import (
 )
 from inbox.connectors.base import SendError
 
-MAX_SEND_RETRIES = 6
+
+def backoff_seconds(retries: int) -> float:
+    return min(2**retries * settings.SEND_RETRY_BACKOFF_SECONDS, 600)
 
 
-def backoff_seconds(retries: int) -> int:
-    return min(2**retries * 5, 600)
-
-
-@shared_task(bind=True, max_retries=MAX_SEND_RETRIES)
+@shared_task(bind=True, max_retries=None)
 def message_deliver_task(self, message_id: int) -> None:
     try:
         message_deliver(message_id=message_id)
     except Exception as exc:  # noqa: BLE001 - anything unexpected is worth another try, then a reason
         retryable = exc.retryable if isinstance(exc, SendError) else True
-        if retryable and self.request.retries < self.max_retries and not self.request.is_eager:
+        # In-process (the embedded default) there is no worker to wait in: fail at once, with the reason.
+        if retryable and self.request.retries < settings.SEND_MAX_RETRIES and not self.request.is_eager:
             raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
         message_mark_failed(message_id=message_id, reason=str(exc) or type(exc).__name__)
 

@@ -19,12 +19,20 @@ from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 import charset_normalizer
 import nh3
+from mailparser_reply import EmailReplyParser
 
 from inbox.connectors.parsing import sanitize_html
 
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
 AUTO_SUBMITTED_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress")
 BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
+# Headers that name who a mail was delivered to: the reply token may sit in any of them.
+RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")
+# The languages whose "On … wrote:" and signature markers are recognised.
+REPLY_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pt", "sv", "pl", "ja", "zh"]
+# Beyond this, quoted-text detection costs more than it saves; the whole text is shown.
+MAX_QUOTE_SCAN_CHARS = 100_000
+_reply_parser = EmailReplyParser(languages=REPLY_LANGUAGES)
 
 
 @dataclass(frozen=True)
@@ -41,10 +49,11 @@ class ParsedMail:
     from_name: str
     from_address: str  # normalized (lowercase)
     from_display: str  # as written
-    to: tuple[str, ...]
+    recipients: tuple[str, ...]  # To, Cc and delivery headers, normalized
     subject: str
     sent_at: datetime
-    text: str
+    text: str  # what the sender wrote this time: quoted history and signature hidden
+    full_text: str  # the whole text, when it differs from ``text``
     html: str  # sanitized
     in_reply_to: str
     references: tuple[str, ...]
@@ -53,6 +62,7 @@ class ParsedMail:
     is_bounce: bool = False
     failed_recipients: tuple[tuple[str, str], ...] = ()  # (address, status) a bounce reports as failed
     notes: tuple[str, ...] = field(default_factory=tuple)  # what had to be repaired
+    omitted: tuple[str, ...] = ()  # attachments left out, said to the agent
 
 
 def decode_bytes(payload: bytes, declared: str | None) -> tuple[str, str | None]:
@@ -116,6 +126,29 @@ def _html_to_text(markup: str) -> str:
     return re.sub(r"\n\s*\n\s*\n+", "\n\n", text).strip()
 
 
+def split_quoted(text: str) -> tuple[str, str]:
+    """Return (the new part, the whole text when a quote or signature was hidden, else "")."""
+    if not text or len(text) > MAX_QUOTE_SCAN_CHARS:
+        return text, ""
+    try:
+        replies = _reply_parser.read(text).replies
+    except Exception:  # noqa: BLE001 - a heuristic that fails shows everything, never loses mail
+        return text, ""
+    visible = replies[0].body.strip() if replies else ""
+    if not visible or visible == text.strip():
+        return text, ""
+    return visible, text
+
+
+def _recipients(message: EmailMessage) -> tuple[str, ...]:
+    values = [value for name in RECIPIENT_HEADERS for value in (message.get_all(name) or [])]
+    try:
+        pairs = getaddresses([str(value) for value in values])
+    except Exception:  # noqa: BLE001 - a malformed address list is not worth losing the mail over
+        pairs = []
+    return tuple(dict.fromkeys(address.strip().lower() for _, address in pairs if "@" in address))
+
+
 def _message_id(message: EmailMessage, raw: bytes) -> str:
     given = _header(message, "Message-ID").strip("<> \t")
     # Without one, a stable id derived from the bytes: the same mail twice is still one message.
@@ -173,13 +206,13 @@ def _failed_recipients(message: EmailMessage) -> tuple[tuple[str, str], ...]:
     return tuple(failed)
 
 
-def parse_mail(raw: bytes) -> ParsedMail:
+def parse_mail(raw: bytes, *, max_attachment_bytes: int = MAX_ATTACHMENT_BYTES) -> ParsedMail:
     """Parse one raw mail. Never raises for bad content; only for something that is not mail at all."""
     message = _repair_boundary(message_from_bytes(raw, policy=policy.default), raw)
     notes: list[str] = []
     from_display = _header(message, "From")
     from_name, from_address = parseaddr(from_display)
-    text_parts, html_parts, attachments = [], [], []
+    text_parts, html_parts, attachments, omitted = [], [], [], []
     for part in message.walk():
         if part.is_multipart():
             continue
@@ -187,8 +220,11 @@ def parse_mail(raw: bytes) -> ParsedMail:
         content_type = part.get_content_type()
         if disposition == "attachment" or (part.get_filename() and content_type not in ("text/plain", "text/html")):
             content = part.get_payload(decode=True) or b""
-            if len(content) > MAX_ATTACHMENT_BYTES:
-                notes.append(f"attachment {part.get_filename()!r} over {MAX_ATTACHMENT_BYTES} bytes left out")
+            if len(content) > max_attachment_bytes:
+                omitted.append(
+                    f"{part.get_filename() or 'attachment'} ({len(content) // 1024 // 1024} MB, "
+                    f"over the {max_attachment_bytes // 1024 // 1024} MB limit)"
+                )
                 continue
             attachments.append(
                 ParsedAttachment(
@@ -203,16 +239,17 @@ def parse_mail(raw: bytes) -> ParsedMail:
         elif content_type == "text/html":
             html_parts.append(_part_text(part, notes))
     html_body = "\n".join(html_parts)
-    text = "\n".join(text_parts).strip() or _html_to_text(html_body)
+    text, full_text = split_quoted("\n".join(text_parts).strip() or _html_to_text(html_body))
     return ParsedMail(
         message_id=_message_id(message, raw),
         from_name=from_name,
         from_address=from_address.strip().lower(),
         from_display=from_display,
-        to=tuple(address.lower() for _, address in getaddresses([_header(message, "To")]) if address),
+        recipients=_recipients(message),
         subject=_header(message, "Subject"),
         sent_at=_sent_at(message),
         text=text,
+        full_text=full_text,
         html=sanitize_html(html_body),
         in_reply_to=_header(message, "In-Reply-To").strip("<> "),
         references=tuple(ref.strip("<>") for ref in _header(message, "References").split() if ref.strip("<>")),
@@ -221,4 +258,5 @@ def parse_mail(raw: bytes) -> ParsedMail:
         is_bounce=_is_bounce(message, from_address.strip().lower()),
         failed_recipients=_failed_recipients(message),
         notes=tuple(notes),
+        omitted=tuple(omitted),
     )

@@ -34,6 +34,12 @@ class Inbox(models.Model):
     credentials = EncryptedJSONField(default=dict, blank=True)
     settings = models.JSONField(default=dict, blank=True)
     on_resolved_reply = models.CharField(max_length=10, choices=ResolvedPolicy.choices, default=ResolvedPolicy.REOPEN)
+    reopen_within_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="A reply to a resolved conversation reopens it only if its last message is at most this many "
+        "days old; a later reply starts a new conversation linked to the old one. Empty: no limit.",
+    )
     is_active = models.BooleanField(default=True)
     members = models.ManyToManyField(
         django_settings.AUTH_USER_MODEL, through="InboxMembership", related_name="inboxes", blank=True
@@ -64,3 +70,19 @@ class InboxMembership(models.Model):
 
     def __str__(self):
         return f"{self.user} in {self.inbox}"
+
+
+class ImapCursor(models.Model):
+    """How far an email inbox's IMAP folder has been read: UIDs are only comparable within one
+    UIDVALIDITY, so a changed UIDVALIDITY means reading the folder again from the start (mail
+    already stored is recognised by its Message-ID, so nothing is imported twice)."""
+
+    inbox = models.OneToOneField(Inbox, on_delete=models.CASCADE, related_name="imap_cursor")
+    folder = models.CharField(max_length=200)
+    uidvalidity = models.BigIntegerField(null=True)
+    last_uid = models.BigIntegerField(default=0)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    def __str__(self):
+        return f"{self.inbox} {self.folder} {self.uidvalidity}:{self.last_uid}"

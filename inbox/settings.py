@@ -140,7 +140,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-work": {"task": "conversations.tasks.sweep_stale_work", "schedule": 60.0},
+    "poll-imap-mailboxes": {"task": "inbox.tasks.imap_poll_all", "schedule": env.float("IMAP_POLL_SECONDS", 60.0)},
 }
+# Sending a reply: how often a temporary failure (an SMTP outage, a provider's 5xx) is retried,
+# and the first wait, doubled each time (capped at 10 minutes).
+SEND_MAX_RETRIES = env.int("SEND_MAX_RETRIES", default=6)
+SEND_RETRY_BACKOFF_SECONDS = env.float("SEND_RETRY_BACKOFF_SECONDS", default=5.0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -173,6 +178,11 @@ X_FRAME_OPTIONS = "DENY"
 # so the bound is generous, checked on Content-Length before anything is read.
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=40 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
+
+# What an agent may attach to one reply, in all.
+REPLY_ATTACHMENTS_MAX_BYTES = env.int("REPLY_ATTACHMENTS_MAX_BYTES", default=20 * 1024 * 1024)
+# An inbound mail's attachments larger than this are left out (and said so in the message).
+EMAIL_ATTACHMENT_MAX_BYTES = env.int("EMAIL_ATTACHMENT_MAX_BYTES", default=25 * 1024 * 1024)
 
 # How stale an agent socket's idea of its inboxes may get if a change notice was lost.
 AGENT_ACCESS_RECHECK_SECONDS = env.int("AGENT_ACCESS_RECHECK_SECONDS", default=30)

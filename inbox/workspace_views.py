@@ -2,8 +2,9 @@
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse, HttpResponseBadRequest
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -15,6 +16,8 @@ from customers.selectors import customer_identities, customer_possible_match
 
 # Clocks of several server processes differ a little; resync looks back this much further.
 SYNC_OVERLAP = timedelta(seconds=5)
+# Shown in the page (an email's inline images); anything else is downloaded, never rendered.
+INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 
 
 def _list_context(request):
@@ -93,7 +96,16 @@ def conversation_reply(request, conversation_id):
             {"conversation": conversation, "error": "Write something first."},
             status=422,
         )
-    message = message_reply(conversation=conversation, author=request.user, text=text)
+    files = request.FILES.getlist("files")
+    if sum(f.size for f in files) > settings.REPLY_ATTACHMENTS_MAX_BYTES:
+        limit = settings.REPLY_ATTACHMENTS_MAX_BYTES // 1024 // 1024
+        return render(
+            request,
+            "workspace/_composer.html",
+            {"conversation": conversation, "error": f"Attachments may add up to {limit} MB."},
+            status=422,
+        )
+    message = message_reply(conversation=conversation, author=request.user, text=text, files=files)
     message = selectors.message_for_display(message.pk)
     return render(request, "workspace/_reply_sent.html", {"conversation": conversation, "message": message})
 
@@ -121,3 +133,32 @@ def sync(request):
     return render(
         request, "workspace/_sync.html", {"conversations": conversations, "messages": messages, "cursor": cursor}
     )
+
+
+@login_required
+@require_GET
+def attachment(request, attachment_id):
+    found = selectors.attachment_for_agent(user=request.user, attachment_id=attachment_id)
+    if found is None:
+        raise Http404("No such attachment in your inboxes.")
+    response = FileResponse(
+        found.file.open("rb"),
+        as_attachment=found.content_type not in INLINE_TYPES,
+        filename=found.filename,
+        content_type=found.content_type if found.content_type in INLINE_TYPES else "application/octet-stream",
+    )
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+@require_GET
+def message_original(request, message_id):
+    """The complete mail as it reached us, byte for byte."""
+    event = selectors.message_original_for_agent(user=request.user, message_id=message_id)
+    if event is None:
+        raise Http404("No original mail for this message in your inboxes.")
+    response = HttpResponse(bytes(event.raw), content_type="message/rfc822")
+    response["Content-Disposition"] = f'attachment; filename="message-{message_id}.eml"'
+    return response

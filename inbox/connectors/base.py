@@ -42,29 +42,33 @@ class IdentityClaim:
 
 
 @dataclass(frozen=True)
-class InboundAttachment:
+class AttachmentContent:
     filename: str
     content_type: str
     content: bytes
+    content_id: str = ""  # an email's inline image, referenced from its HTML as cid:CONTENT_ID
 
 
 @dataclass(frozen=True)
 class InboundMessage:
     external_id: str
     sender: IdentityClaim
-    text: str
+    text: str  # what the sender wrote this time
     sent_at: datetime  # aware, UTC
     html: str = ""  # already sanitized
+    full_text: str = ""  # the whole text, when ``text`` hides quoted history or a signature
     subject: str = ""
     customer_name: str = ""
     # Further identities the channel vouches for (e.g. a website's HMAC-verified email).
     verified_links: tuple[IdentityClaim, ...] = ()
     # Unverified hints shown to agents, never used to attach the sender to someone else.
     claims: dict[str, str] = field(default_factory=dict)
-    attachments: tuple[InboundAttachment, ...] = ()
+    attachments: tuple[AttachmentContent, ...] = ()
     # Ids of earlier messages this one answers (email's In-Reply-To and References), newest last.
     references: tuple[str, ...] = ()
-    automatic: str = ""  # "", "auto_reply" or "bounce" (Message.Automatic)
+    # A conversation's reply token found in the recipient address (email's reply+TOKEN@…).
+    thread_token: str = ""
+    automatic: str = ""  # "", "auto_reply", "bounce" or "own" (Message.Automatic)
     # Addresses a bounce reports as permanently undeliverable, with the reason.
     undeliverable: tuple[tuple[str, str], ...] = ()
 
@@ -89,6 +93,9 @@ class OutboundMessage:
     subject: str = ""
     # The provider ids of the conversation's earlier messages, oldest first (email threads on them).
     thread: tuple[str, ...] = ()
+    thread_token: str = ""  # the conversation's reply token
+    automatic: bool = False  # written by the system, not a person: mail says Auto-Submitted
+    attachments: tuple[AttachmentContent, ...] = ()
 
 
 class Connector:

@@ -8,14 +8,18 @@ inbound webhooks: HTTP Basic auth with the inbox's secret as the password.
 from __future__ import annotations
 
 import base64
+import html
+import re
 import smtplib
+from email.utils import formataddr
 
+from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
 from inbox.connectors.base import (
+    AttachmentContent,
     Connector,
     IdentityClaim,
-    InboundAttachment,
     InboundMessage,
     OutboundMessage,
     ParseError,
@@ -29,7 +33,7 @@ from inbox.email_parsing import ParsedMail, parse_mail
 def _parsed(raw: bytes) -> ParsedMail:
     if not raw.strip():
         raise ParseError("empty mail")
-    parsed = parse_mail(raw)
+    parsed = parse_mail(raw, max_attachment_bytes=settings.EMAIL_ATTACHMENT_MAX_BYTES)
     if not parsed.from_address or "@" not in parsed.from_address:
         raise ParseError(f"no usable sender address in From: {parsed.from_display!r}")
     return parsed
@@ -43,6 +47,51 @@ def basic_auth_password(request) -> str | None:
         return base64.b64decode(credentials).decode().partition(":")[2]
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+def _token_address_pattern(inbox) -> re.Pattern | None:
+    """reply+TOKEN@<reply domain>, or the inbox's own address plus-addressed: support+TOKEN@…"""
+    forms = []
+    if reply_domain := inbox.settings.get("reply_domain", "").strip().lower():
+        forms.append(rf"reply\+(?P<a>[0-9a-f]{{8,32}})@{re.escape(reply_domain)}")
+    local, _, domain = inbox.settings.get("address", "").strip().lower().partition("@")
+    if local and domain:
+        forms.append(rf"{re.escape(local)}\+(?P<b>[0-9a-f]{{8,32}})@{re.escape(domain)}")
+    return re.compile("|".join(f"^(?:{form})$" for form in forms)) if forms else None
+
+
+def reply_address(inbox, token: str) -> str:
+    """Where replies should go so that they find their conversation whatever the client drops."""
+    if reply_domain := inbox.settings.get("reply_domain", "").strip():
+        return f"reply+{token}@{reply_domain}"
+    return ""
+
+
+def thread_token(inbox, recipients) -> str:
+    pattern = _token_address_pattern(inbox)
+    for address in recipients if pattern else ():
+        if match := pattern.match(address):
+            return match.group("a") or match.group("b")
+    return ""
+
+
+def is_own_address(inbox, address: str) -> bool:
+    own = inbox.settings.get("address", "").strip().lower()
+    reply_domain = inbox.settings.get("reply_domain", "").strip().lower()
+    return bool(address) and (address == own or bool(reply_domain) and address.endswith(f"@{reply_domain}"))
+
+
+def _automatic(inbox, mail: ParsedMail) -> str:
+    if mail.is_bounce:
+        return "bounce"
+    if is_own_address(inbox, mail.from_address):
+        # Our own mail coming back (a copy, a forward, a loop): recorded, never answered.
+        return "own"
+    return "auto_reply" if mail.is_auto_reply else ""
+
+
+def text_to_html(text: str) -> str:
+    return f'<div style="white-space: pre-wrap">{html.escape(text)}</div>'
 
 
 class EmailConnector(Connector):
@@ -59,20 +108,25 @@ class EmailConnector(Connector):
 
     def parse(self, *, inbox, raw, content_type) -> list[InboundMessage]:
         mail = _parsed(raw)
+        left_out = "".join(f"\n\n[Attachment left out: {item}]" for item in mail.omitted)
         return [
             InboundMessage(
                 external_id=mail.message_id[:255],
                 sender=IdentityClaim(kind="email", address=mail.from_address, display=mail.from_display),
-                text=mail.text,
+                text=mail.text + left_out,
+                full_text=mail.full_text,
                 html=mail.html,
                 subject=mail.subject,
                 sent_at=mail.sent_at,
                 customer_name=mail.from_name,
                 references=(*mail.references, *([mail.in_reply_to] if mail.in_reply_to else [])),
-                automatic="bounce" if mail.is_bounce else "auto_reply" if mail.is_auto_reply else "",
+                thread_token=thread_token(inbox, mail.recipients),
+                automatic=_automatic(inbox, mail),
                 undeliverable=mail.failed_recipients,
                 attachments=tuple(
-                    InboundAttachment(filename=a.filename, content_type=a.content_type, content=a.content)
+                    AttachmentContent(
+                        filename=a.filename, content_type=a.content_type, content=a.content, content_id=a.content_id
+                    )
                     for a in mail.attachments
                 ),
             )
@@ -85,23 +139,32 @@ class EmailConnector(Connector):
         if not address:
             raise SendError("this email inbox has no address to send from (setting 'address')", retryable=False)
         domain = address.rpartition("@")[2]
+        # Ours and stable: derived from our message's id, so a retried send reuses it.
         message_id = f"<reply-{outbound.message_id}@{domain}>"
         headers = {"Message-ID": message_id}
         if outbound.thread:
             # Mail clients thread on these; our own Message-IDs are stable, so replies find us.
             headers["In-Reply-To"] = f"<{outbound.thread[-1]}>"
             headers["References"] = " ".join(f"<{ref}>" for ref in outbound.thread[-20:])
+        if outbound.automatic:
+            headers["Auto-Submitted"] = "auto-replied"  # RFC 3834: other robots must not answer it
         mail = EmailMultiAlternatives(
             subject=outbound.subject or "Re: your message",
             body=outbound.text,
-            from_email=f"{outbound.author_name} <{address}>" if outbound.author_name else address,
+            from_email=formataddr((outbound.author_name, address)) if outbound.author_name else address,
             to=[outbound.to.display or outbound.to.address],
+            reply_to=[token] if (token := reply_address(outbound.inbox, outbound.thread_token)) else None,
             headers=headers,
         )
+        mail.attach_alternative(outbound.html or text_to_html(outbound.text), "text/html")
+        for attachment in outbound.attachments:
+            mail.attach(attachment.filename, attachment.content, attachment.content_type)
         try:
             mail.send()
         except smtplib.SMTPRecipientsRefused as exc:
-            raise SendError(f"recipient refused: {exc.recipients}", retryable=False) from exc
+            # 4xx (greylisting, a full mailbox) may clear later; 5xx will not.
+            temporary = all(code < 500 for code, _ in exc.recipients.values())
+            raise SendError(f"recipient refused: {exc.recipients}", retryable=temporary) from exc
         except smtplib.SMTPResponseException as exc:
             raise SendError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", retryable=exc.smtp_code < 500) from exc
         except (smtplib.SMTPException, OSError) as exc:

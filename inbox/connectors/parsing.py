@@ -45,14 +45,25 @@ def utc_from_timestamp(value, *, default: datetime | None = None) -> datetime:
     return parsed.astimezone(UTC)
 
 
-# No <img>: a remote image tells its sender when and where an agent opened the message. Inline
-# images (email cid:) will be served from our own storage instead.
-ALLOWED_TAGS = nh3.ALLOWED_TAGS - {"img"}
-URL_SCHEMES = {"http", "https", "mailto", "tel"}
+# Images only from inside the mail (cid:, served later from our own storage): a remote image tells
+# its sender when and where an agent opened the message.
+URL_SCHEMES = {"http", "https", "mailto", "tel", "cid"}
+
+
+def _only_inline_images(element: str, attribute: str, value: str) -> str | None:
+    is_cid = value.strip().lower().startswith("cid:")
+    if element == "img" and attribute == "src":
+        return value if is_cid else None
+    return None if is_cid else value
 
 
 def sanitize_html(html: str) -> str:
     """Make outside HTML safe to show agents: an allow-list of tags, attributes and URL schemes."""
     if not html:
         return ""
-    return nh3.clean(html, tags=ALLOWED_TAGS, url_schemes=URL_SCHEMES, link_rel="noopener noreferrer nofollow")
+    return nh3.clean(
+        html,
+        url_schemes=URL_SCHEMES,
+        attribute_filter=_only_inline_images,
+        link_rel="noopener noreferrer nofollow",
+    )
