@@ -12,7 +12,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/inbox
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 TEST_REDIS_CACHE_URL ?= redis://127.0.0.1:6379/14
 
-.PHONY: setup run test lint test-embedded test-production services chromium bench clean
+.PHONY: setup run test lint test-embedded test-production services system-packages bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,7 +32,7 @@ run: setup
 	@$(EMBEDDED) $(BIN)/daphne -b $(HOST) -p $(PORT) inbox.asgi:application
 
 ## Set up and run the whole suite: on the embedded default, then on PostgreSQL + Redis.
-test: setup chromium services lint test-embedded test-production
+test: setup system-packages services lint test-embedded test-production
 
 lint:
 	$(BIN)/ruff check .
@@ -60,11 +60,13 @@ services:
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { command -v redis-server >/dev/null && \
 		redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no; } || true
 
-## Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
-chromium:
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
-		echo "!!! chromium is not installed and could not be: browser tests will be SKIPPED !!!"
+## Debian's packages the tests drive: Chromium for the browser tests (Playwright drives it; it never
+## downloads a browser) and dovecot for the IMAP tests (the fixtures start their own on a free port).
+SYSTEM_PACKAGES := $(if $(shell command -v chromium),,chromium) $(if $(wildcard /usr/sbin/dovecot),,dovecot-imapd)
+system-packages:
+	@[ -z "$(strip $(SYSTEM_PACKAGES))" ] || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; } || \
+		echo "!!! could not install $(SYSTEM_PACKAGES): the tests that need them will be SKIPPED !!!"
 
 ## Benchmarks against PostgreSQL, Redis and the production server.
 bench: setup services

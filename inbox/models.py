@@ -2,7 +2,9 @@ import secrets
 
 from django.conf import settings as django_settings
 from django.db import models
-from encrypted_fields.fields import EncryptedJSONField, EncryptedTextField
+from encrypted_fields.fields import EncryptedTextField
+
+from inbox.fields import EncryptedTypedJSONField
 
 
 def new_public_token() -> str:
@@ -31,7 +33,7 @@ class Inbox(models.Model):
     public_token = models.CharField(max_length=64, unique=True, default=new_public_token)
     # Private: signs identity claims and webhooks. Encrypted at rest.
     secret = EncryptedTextField(default=new_secret)
-    credentials = EncryptedJSONField(default=dict, blank=True)
+    credentials = EncryptedTypedJSONField(default=dict, blank=True)
     settings = models.JSONField(default=dict, blank=True)
     on_resolved_reply = models.CharField(max_length=10, choices=ResolvedPolicy.choices, default=ResolvedPolicy.REOPEN)
     reopen_within_days = models.PositiveIntegerField(

@@ -129,6 +129,11 @@ else:
 # Outgoing mail, e.g. EMAIL_URL=smtp+tls://user:password@smtp.example.com:587; printed to the
 # console by default. (Tests swap in Django's locmem backend.)
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+# Or any provider through django-anymail: EMAIL_BACKEND=anymail.backends.mailgun.EmailBackend and
+# ANYMAIL='{"MAILGUN_API_KEY": "..."}'.
+if env.str("EMAIL_BACKEND", default=""):
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND")
+ANYMAIL = env.json("ANYMAIL", default={})
 
 # Without a broker, tasks run in-process right after the commit that queued them.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)

@@ -56,7 +56,7 @@ def browser(transactional_db, monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     if not CHROMIUM:
         if os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI: `make chromium` installs Debian's package")
+            pytest.fail("chromium is missing in CI: `make system-packages` installs Debian's package")
         pytest.skip(
             "BROWSER TESTS SKIPPED: Debian's chromium is not installed (apt-get install chromium); "
             "CI installs it, so there they always run"

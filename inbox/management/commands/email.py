@@ -1,21 +1,20 @@
-import hashlib
 import sys
+import time
 
 from django.core.management.base import BaseCommand, CommandError
 
 from conversations.models import InboundEvent
 from conversations.services import inbound_event_process, inbound_event_receive
-from inbox.connectors.base import ParseError
-from inbox.connectors.email import EmailConnector
+from inbox.email_intake import MAIL_CONTENT_TYPE, mail_event_id
+from inbox.imap_polling import imap_config, imap_poll
 from inbox.models import Inbox
-
-connector = EmailConnector()
 
 
 class Command(BaseCommand):
     help = (
         "Email: `ingest` raw mail files (or standard input, so an MTA can pipe into it) into an email "
-        "inbox; `replay` the stored mail that failed, after a fix."
+        "inbox; `poll` the IMAP mailboxes (once, or --every N seconds where no Celery beat runs); "
+        "`replay` the stored mail that failed, after a fix."
     )
 
     def add_arguments(self, parser):
@@ -25,23 +24,23 @@ class Command(BaseCommand):
         ingest.add_argument("files", nargs="+", metavar="FILE")
         replay = sub.add_parser("replay", help="Process again every failed email event (of one inbox).")
         replay.add_argument("--inbox", type=int)
+        poll = sub.add_parser("poll", help="Fetch new mail from the IMAP mailboxes of email inboxes.")
+        poll.add_argument("--inbox", type=int, help="Only this inbox (default: every active one with IMAP).")
+        poll.add_argument("--every", type=float, metavar="SECONDS", help="Keep polling at this interval.")
 
     def handle(self, *args, action, **options):
         if action == "replay":
             return self._replay(options.get("inbox"))
+        if action == "poll":
+            return self._poll(options.get("inbox"), options.get("every"))
         inbox = Inbox.objects.filter(pk=options["inbox"], kind=Inbox.Kind.EMAIL).first()
         if inbox is None:
             raise CommandError(f"no email inbox with id {options['inbox']}")
         failed = 0
         for name in options["files"]:
             raw = sys.stdin.buffer.read() if name == "-" else self._read(name)
-            try:
-                external_id = connector.event_id(inbox=inbox, raw=raw, content_type="message/rfc822")
-            except ParseError as exc:
-                external_id = f"unparsed:{hashlib.sha256(raw).hexdigest()}"
-                self.stderr.write(f"{name}: {exc}")
             messages = inbound_event_receive(
-                inbox=inbox, external_id=external_id, raw=raw, content_type="message/rfc822"
+                inbox=inbox, external_id=mail_event_id(inbox, raw), raw=raw, content_type=MAIL_CONTENT_TYPE
             )
             if messages:
                 self.stdout.write(f"{name}: message {messages[0].pk} in conversation {messages[0].conversation_id}")
@@ -66,3 +65,21 @@ class Command(BaseCommand):
         for event in events.select_related("inbox"):
             outcome = "processed" if inbound_event_process(event=event) else f"still failing: {event.error[:200]}"
             self.stdout.write(f"event {event.pk}: {outcome}")
+
+    def _poll(self, inbox_id: int | None, every: float | None):
+        inboxes = Inbox.objects.filter(kind=Inbox.Kind.EMAIL, is_active=True)
+        if inbox_id:
+            inboxes = inboxes.filter(pk=inbox_id)
+        while True:
+            for inbox in inboxes:
+                if not imap_config(inbox):
+                    continue
+                try:
+                    result = imap_poll(inbox)
+                except Exception as exc:  # noqa: BLE001 - one broken mailbox must not stop the others
+                    self.stderr.write(f"{inbox}: {type(exc).__name__}: {exc}")
+                    continue
+                self.stdout.write(f"{inbox}: {result.fetched} fetched, {result.stored} new")
+            if not every:
+                return
+            time.sleep(every)

@@ -1,0 +1,31 @@
+"""Model fields the libraries almost provide."""
+
+import json
+
+from encrypted_fields.fields import EncryptedJSONField
+
+
+class EncryptedTypedJSONField(EncryptedJSONField):
+    """django-fernet-encrypted-fields' JSON field encrypts each leaf as ``str(value)``, so a port
+    of 993 comes back as "993" and ``False`` as the (truthy) "False". This one encrypts each leaf's
+    JSON, so types survive; leaves stored the old way still read, as the strings they were."""
+
+    def _encrypt_values(self, value):
+        if isinstance(value, dict):
+            return {key: self._encrypt_values(data) for key, data in value.items()}
+        if isinstance(value, list):
+            return [self._encrypt_values(data) for data in value]
+        return self.f.encrypt(json.dumps(value).encode()).decode()
+
+    def _decrypt_values(self, value):
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            return {key: self._decrypt_values(data) for key, data in value.items()}
+        if isinstance(value, list):
+            return [self._decrypt_values(data) for data in value]
+        plain = self.f.decrypt(str(value).encode()).decode()
+        try:
+            return json.loads(plain)
+        except json.JSONDecodeError:
+            return plain
