@@ -10,6 +10,9 @@ from inbox.celery import app as celery_app
 from inbox.connectors import fake
 from tests.factories import InboxFactory, MembershipFactory, UserFactory
 
+# Fixtures that start real mail servers: smtp_server (aiosmtpd), imap_server (dovecot).
+pytest_plugins = ["tests.mailservers"]
+
 # Which shape this run tests, said loudly at the top of the output.
 BACKEND_LINE = (
     f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, "

@@ -1,68 +1,23 @@
 """The production path for replies: a real Celery worker process, Redis as broker and channel layer."""
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.conf import settings
 
 from conversations.models import Conversation, Message
 from conversations.services import message_reply
-from inbox.celery import app as celery_app
 from tests.factories import InboxFactory, UserFactory
-from tests.helpers import database_url
 from tests.sockets import hello, receive_json, say, widget_socket
+from tests.workers import celery_worker, needs_broker
 
-ROOT = Path(__file__).resolve().parents[2]
-
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not settings.REDIS_URL,
-        reason="WORKER TEST SKIPPED: needs REDIS_URL (the embedded default has no broker); "
-        "`make test` runs it on Redis",
-    ),
-]
+pytestmark = [pytest.mark.django_db(transaction=True), needs_broker]
 
 
 @pytest.fixture
 def worker():
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "inbox",
-            "worker",
-            "--pool",
-            "solo",
-            "--concurrency",
-            "1",
-            "-l",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    celery_app.conf.task_always_eager = False
-    try:
+    with celery_worker() as process:
         yield process
-    finally:
-        celery_app.conf.task_always_eager = True
-        process.terminate()
-        process.wait(timeout=20)
 
 
 async def test_reply_travels_through_the_broker_to_a_worker_and_on_to_the_visitor(worker):

@@ -8,7 +8,6 @@ from inbox.imap_polling import imap_poll
 from inbox.models import ImapCursor
 from inbox.tasks import imap_poll_all
 from tests.factories import InboxFactory
-from tests.mailservers import imap_server  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +21,7 @@ def mail(n: int, *, sender="Ada <ada@example.com>", subject=None) -> bytes:
 
 
 @pytest.fixture
-def mailbox_inbox(imap_server):  # noqa: F811
+def mailbox_inbox(imap_server):
     return InboxFactory(
         kind="email", settings={"address": "support@shop.example"}, credentials={"imap": imap_server.settings}
     )
@@ -41,7 +40,7 @@ def texts():
     return sorted(Message.objects.values_list("text", flat=True))
 
 
-def test_mail_delivered_to_the_mailbox_becomes_a_message_and_stays_there(imap_server, mailbox_inbox, poll):  # noqa: F811
+def test_mail_delivered_to_the_mailbox_becomes_a_message_and_stays_there(imap_server, mailbox_inbox, poll):
     imap_server.deliver(mail(1))
     result = poll(mailbox_inbox)
     assert (result.fetched, result.stored) == (1, 1)
@@ -54,7 +53,7 @@ def test_mail_delivered_to_the_mailbox_becomes_a_message_and_stays_there(imap_se
 
 
 def test_every_mail_arrives_exactly_once_after_the_poller_was_down(
-    imap_server,  # noqa: F811
+    imap_server,
     mailbox_inbox,
     django_capture_on_commit_callbacks,
 ):
@@ -78,7 +77,7 @@ def test_every_mail_arrives_exactly_once_after_the_poller_was_down(
     assert Message.objects.count() == InboundEvent.objects.count() == 7
 
 
-def test_a_changed_uidvalidity_neither_loses_nor_duplicates_mail(imap_server, mailbox_inbox, poll):  # noqa: F811
+def test_a_changed_uidvalidity_neither_loses_nor_duplicates_mail(imap_server, mailbox_inbox, poll):
     mailbox_inbox.credentials["imap"]["folder"] = "Support"
     mailbox_inbox.save()
     for n in (1, 2):
@@ -99,7 +98,7 @@ def test_a_changed_uidvalidity_neither_loses_nor_duplicates_mail(imap_server, ma
     assert ImapCursor.objects.get(inbox=mailbox_inbox).uidvalidity != before
 
 
-def test_mail_can_be_moved_to_a_folder_once_stored(imap_server, mailbox_inbox, poll):  # noqa: F811
+def test_mail_can_be_moved_to_a_folder_once_stored(imap_server, mailbox_inbox, poll):
     mailbox_inbox.credentials["imap"]["move_to"] = "Processed"
     mailbox_inbox.save()
     imap_server.deliver(mail(1))
@@ -111,7 +110,7 @@ def test_mail_can_be_moved_to_a_folder_once_stored(imap_server, mailbox_inbox, p
         assert client.select_folder("Processed")[b"EXISTS"] == 2
 
 
-def test_a_mail_that_cannot_be_read_does_not_stop_the_mailbox(imap_server, mailbox_inbox, poll):  # noqa: F811
+def test_a_mail_that_cannot_be_read_does_not_stop_the_mailbox(imap_server, mailbox_inbox, poll):
     imap_server.deliver(b"Subject: who sent this?\r\nMessage-ID: <nofrom@x>\r\n\r\nno From header\r\n")
     imap_server.deliver(mail(2, subject="=?ISO-2022-JP?B?GyRCJDMkcyRLJEEkTxsoQg==?="))
     poll(mailbox_inbox)
@@ -120,7 +119,7 @@ def test_a_mail_that_cannot_be_read_does_not_stop_the_mailbox(imap_server, mailb
     assert "sender" in failed.error and b"no From header" in bytes(failed.raw)
 
 
-def test_the_same_mail_by_imap_and_by_webhook_is_one_message(client, imap_server, mailbox_inbox, poll):  # noqa: F811
+def test_the_same_mail_by_imap_and_by_webhook_is_one_message(client, imap_server, mailbox_inbox, poll):
     from tests.inbox.test_email import _basic
 
     imap_server.deliver(mail(1))
@@ -135,7 +134,7 @@ def test_the_same_mail_by_imap_and_by_webhook_is_one_message(client, imap_server
     assert Message.objects.count() == InboundEvent.objects.count() == 1
 
 
-def test_wrong_password_is_reported_where_admins_see_it(imap_server, mailbox_inbox):  # noqa: F811
+def test_wrong_password_is_reported_where_admins_see_it(imap_server, mailbox_inbox):
     mailbox_inbox.credentials["imap"]["password"] = "wrong"
     mailbox_inbox.save()
     with pytest.raises(LoginError):
