@@ -142,7 +142,7 @@ class InboundEvent(models.Model):
 
     inbox = models.ForeignKey(Inbox, on_delete=models.PROTECT, related_name="inbound_events")
     external_id = models.CharField(max_length=255)
-    content_type = models.CharField(max_length=120, default="application/json")
+    content_type = models.CharField(max_length=255, default="application/json")
     raw = models.BinaryField()
     state = models.CharField(max_length=10, choices=State.choices, default=State.RECEIVED)
     error = models.TextField(blank=True)

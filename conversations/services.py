@@ -45,6 +45,13 @@ def inbound_event_record(*, inbox: Inbox, external_id: str, raw: bytes, content_
         return None
 
 
+def inbound_event_record_failed(*, inbox: Inbox, external_id: str, raw: bytes, content_type: str, error: str) -> None:
+    """Keep what arrived but could not be read, with the reason, for admins to see and replay."""
+    event = inbound_event_record(inbox=inbox, external_id=external_id, raw=raw, content_type=content_type)
+    if event is not None:
+        InboundEvent.objects.filter(pk=event.pk).update(state=InboundEvent.State.FAILED, error=error[:5000], attempts=1)
+
+
 def inbound_event_process(*, event: InboundEvent) -> list[Message]:
     """Turn a stored raw event into messages and status changes; on failure keep it, marked failed."""
     connector = connector_for(event.inbox)

@@ -9,6 +9,11 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path(
+        "hooks/email/<str:token>/<slug:provider>/",
+        webhook_views.email_provider_webhook,
+        name="email_provider_webhook",
+    ),
     path("hooks/<str:kind>/<str:token>/", webhook_views.inbound_webhook, name="inbound_webhook"),
     path("try/<str:token>/", widget_views.widget_demo_page, name="widget_demo"),
 ]

@@ -8,10 +8,12 @@ from django.http import HttpResponse, HttpResponseForbidden, HttpResponseNotFoun
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from conversations.services import inbound_event_record
+from conversations.services import inbound_event_record, inbound_event_record_failed
 from conversations.tasks import inbound_event_process_task
 from inbox.connectors.base import ParseError, WebhookVerificationFailed
 from inbox.connectors.registry import connector_for
+from inbox.email_intake import mail_record
+from inbox.email_providers import PROVIDERS, payload_content_type, provider_mails, provider_verify
 from inbox.models import Inbox
 
 logger = logging.getLogger(__name__)
@@ -43,4 +45,38 @@ def inbound_webhook(request, kind, token):
     if event is not None:
         # If the broker is down this raises after the event is safely stored; the sweep picks it up.
         inbound_event_process_task.delay(event.pk)
+    return HttpResponse(status=200)
+
+
+@csrf_exempt
+@require_POST
+def email_provider_webhook(request, token, provider):
+    """An email service provider's inbound webhook (anymail reads it); each mail in it is stored
+    like any other raw mail, keyed by its Message-ID."""
+    inbox = Inbox.objects.filter(public_token=token, kind=Inbox.Kind.EMAIL, is_active=True).first()
+    if inbox is None or provider not in PROVIDERS:
+        return HttpResponseNotFound("No active email inbox or provider answers at this address. Check the URL.")
+    if int(request.META.get("CONTENT_LENGTH") or 0) > settings.WEBHOOK_MAX_BODY_BYTES:
+        return HttpResponse("Payload too large.", status=413)
+    raw = request.body  # read first: form parsing later must not consume the stream
+    try:
+        provider_verify(provider, inbox, request)
+    except WebhookVerificationFailed as exc:
+        logger.warning("refused %s webhook for inbox %s: %s", provider, inbox.pk, exc)
+        return HttpResponseForbidden("Signature verification failed.")
+    try:
+        mails = provider_mails(provider, inbox, request)
+    except ParseError as exc:
+        # Verified but not understood: kept as it came, failed with the reason, replayable after a fix.
+        logger.warning("unreadable %s payload for inbox %s: %s", provider, inbox.pk, exc)
+        inbound_event_record_failed(
+            inbox=inbox,
+            external_id=f"unparsed:{sha256(raw).hexdigest()}",
+            raw=raw,
+            content_type=payload_content_type(provider, request),
+            error=str(exc),
+        )
+        return HttpResponse(status=200)
+    for mail in mails:
+        mail_record(inbox, mail)
     return HttpResponse(status=200)

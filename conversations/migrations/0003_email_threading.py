@@ -40,6 +40,11 @@ class Migration(migrations.Migration):
             name='reply_token',
             field=models.CharField(default=conversations.models.new_reply_token, max_length=32, unique=True),
         ),
+        migrations.AlterField(
+            model_name='inboundevent',
+            name='content_type',
+            field=models.CharField(default='application/json', max_length=255),
+        ),
         migrations.AddField(
             model_name='message',
             name='full_text',

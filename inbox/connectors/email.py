@@ -29,6 +29,9 @@ from inbox.connectors.base import (
 )
 from inbox.email_parsing import ParsedMail, parse_mail
 
+# A provider's webhook payload kept as it came (inbox.email_providers reads it).
+PAYLOAD_CONTENT_TYPE = "application/vnd.inbox.provider-payload"
+
 
 def _parsed(raw: bytes) -> ParsedMail:
     if not raw.strip():
@@ -107,30 +110,34 @@ class EmailConnector(Connector):
         return _parsed(raw).message_id[:255]
 
     def parse(self, *, inbox, raw, content_type) -> list[InboundMessage]:
-        mail = _parsed(raw)
+        if content_type.startswith(PAYLOAD_CONTENT_TYPE):
+            from inbox.email_providers import stored_payload_mails
+
+            return [self._inbound(inbox, _parsed(mail)) for mail in stored_payload_mails(inbox, raw, content_type)]
+        return [self._inbound(inbox, _parsed(raw))]
+
+    def _inbound(self, inbox, mail: ParsedMail) -> InboundMessage:
         left_out = "".join(f"\n\n[Attachment left out: {item}]" for item in mail.omitted)
-        return [
-            InboundMessage(
-                external_id=mail.message_id[:255],
-                sender=IdentityClaim(kind="email", address=mail.from_address, display=mail.from_display),
-                text=mail.text + left_out,
-                full_text=mail.full_text,
-                html=mail.html,
-                subject=mail.subject,
-                sent_at=mail.sent_at,
-                customer_name=mail.from_name,
-                references=(*mail.references, *([mail.in_reply_to] if mail.in_reply_to else [])),
-                thread_token=thread_token(inbox, mail.recipients),
-                automatic=_automatic(inbox, mail),
-                undeliverable=mail.failed_recipients,
-                attachments=tuple(
-                    AttachmentContent(
-                        filename=a.filename, content_type=a.content_type, content=a.content, content_id=a.content_id
-                    )
-                    for a in mail.attachments
-                ),
-            )
-        ]
+        return InboundMessage(
+            external_id=mail.message_id[:255],
+            sender=IdentityClaim(kind="email", address=mail.from_address, display=mail.from_display),
+            text=mail.text + left_out,
+            full_text=mail.full_text,
+            html=mail.html,
+            subject=mail.subject,
+            sent_at=mail.sent_at,
+            customer_name=mail.from_name,
+            references=(*mail.references, *([mail.in_reply_to] if mail.in_reply_to else [])),
+            thread_token=thread_token(inbox, mail.recipients),
+            automatic=_automatic(inbox, mail),
+            undeliverable=mail.failed_recipients,
+            attachments=tuple(
+                AttachmentContent(
+                    filename=a.filename, content_type=a.content_type, content=a.content, content_id=a.content_id
+                )
+                for a in mail.attachments
+            ),
+        )
 
     def send(self, outbound: OutboundMessage) -> str:
         if outbound.to.kind != "email":
