@@ -262,3 +262,119 @@ def test_auto_reply_is_labelled_and_does_not_reopen_a_resolved_conversation(
     assert conversation.status == Conversation.Status.RESOLVED
     assert Message.objects.get(external_id="ooo-1@example.com").automatic == Message.Automatic.AUTO_REPLY
     assert len(mail.outbox) == 1  # nothing answered it
+
+
+def test_reply_to_a_resolved_conversation_reopens_it_within_the_window_else_starts_a_linked_one(email_inbox):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    email_inbox.reopen_within_days = 7
+    email_inbox.save()
+    ingest(email_inbox, stdin=_mail("ada@example.com", "Refund", "Where is it?", "ada-1@example.com"))
+    first = Conversation.objects.get()
+    Conversation.objects.filter(pk=first.pk).update(status=Conversation.Status.RESOLVED)
+    ingest(
+        email_inbox,
+        stdin=_mail("ada@example.com", "Re: Refund", "Still waiting", "ada-2@x", in_reply_to="ada-1@example.com"),
+    )
+    first.refresh_from_db()
+    assert first.status == Conversation.Status.OPEN and first.messages.count() == 2
+
+    # Resolved, and quiet for longer than the window: a late reply starts a new conversation, linked.
+    Conversation.objects.filter(pk=first.pk).update(
+        status=Conversation.Status.RESOLVED, last_message_at=timezone.now() - timedelta(days=8)
+    )
+    ingest(email_inbox, stdin=_mail("ada@example.com", "Re: Refund", "Again?", "ada-3@x", in_reply_to="ada-2@x"))
+    later = Conversation.objects.exclude(pk=first.pk).get()
+    assert later.previous_id == first.pk and later.messages.get().text == "Again?"
+    first.refresh_from_db()
+    assert first.status == Conversation.Status.RESOLVED and first.messages.count() == 2
+
+
+QUOTED_HTML_WITH_INLINE_IMAGE = (
+    b"From: Ada <ada@example.com>\r\nTo: support@shop.example\r\nSubject: Screenshot\r\n"
+    b"Message-ID: <shot-1@example.com>\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/related; boundary="R"\r\n\r\n'
+    b'--R\r\nContent-Type: multipart/alternative; boundary="A"\r\n\r\n'
+    b"--A\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+    b"See the screenshot.\r\n\r\nOn Mon, 23 Nov 2026 at 10:00, Sam <support@shop.example> wrote:\r\n"
+    b"> Can you send a screenshot?\r\n"
+    b"--A\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+    b'<p>See the screenshot.</p><img src="cid:shot@ada" alt="screenshot"><img src="https://tracker.example/p.gif">'
+    b"<blockquote>Can you send a screenshot?</blockquote>\r\n"
+    b"--A--\r\n"
+    b"--R\r\nContent-Type: image/png\r\nContent-ID: <shot@ada>\r\nContent-Disposition: inline; filename=shot.png\r\n"
+    b"Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n"
+    b"--R--\r\n"
+)
+
+
+def test_quoted_text_is_hidden_one_click_away_and_inline_images_show_from_our_storage(email_inbox, agent_client):
+    ingest(email_inbox, stdin=QUOTED_HTML_WITH_INLINE_IMAGE)
+    message = Message.objects.get()
+    assert message.text == "See the screenshot." and "> Can you send a screenshot?" in message.full_text
+    image = Attachment.objects.get()
+    assert image.content_id == "shot@ada"
+
+    page = agent_client.get(f"/conversations/{message.conversation_id}/").content.decode()
+    visible, _, hidden = page.partition('<details class="full-text">')
+    assert "See the screenshot." in visible and "Can you send a screenshot?" not in visible
+    assert "Can you send a screenshot?" in hidden  # one click away
+    assert f'src="/attachments/{image.pk}/"' in hidden  # the inline image, in place, from us
+    assert "tracker.example" not in page  # remote images never load
+
+    served = agent_client.get(f"/attachments/{image.pk}/")
+    assert served.status_code == 200 and served["Content-Type"] == "image/png"
+    assert b"".join(served.streaming_content).startswith(b"\x89PNG")
+
+
+def test_the_original_mail_is_downloadable_by_members_only(email_inbox, agent_client, client):
+    raw = (CORPUS / "django-helpdesk" / "quoted_printable.eml").read_bytes()
+    ingest(email_inbox, stdin=raw)
+    message = Message.objects.get()
+    original = agent_client.get(f"/messages/{message.pk}/original.eml")
+    assert original.status_code == 200 and original.content == raw
+    assert original["Content-Type"] == "message/rfc822" and "attachment" in original["Content-Disposition"]
+
+    from tests.factories import UserFactory
+
+    outsider = UserFactory()
+    client.force_login(outsider)
+    assert client.get(f"/messages/{message.pk}/original.eml").status_code == 404
+    assert client.get(f"/attachments/{Attachment.objects.create(message=message, size=1).pk}/").status_code == 404
+
+
+def test_mail_from_our_own_address_is_labelled_and_never_reopens(email_inbox):
+    ingest(email_inbox, stdin=_mail("Support <support@shop.example>", "Loop", "our own words", "own-1@shop.example"))
+    assert Message.objects.get().automatic == Message.Automatic.OWN_ADDRESS
+
+
+def test_automatic_mail_we_send_says_so(email_inbox):
+    from django.utils import timezone
+
+    from inbox.connectors.base import IdentityClaim, OutboundMessage
+    from inbox.connectors.email import EmailConnector
+
+    EmailConnector().send(
+        OutboundMessage(
+            message_id=1,
+            conversation_id=1,
+            inbox=email_inbox,
+            to=IdentityClaim(kind="email", address="ada@example.com"),
+            text="We got your mail and answer within a day.",
+            html="",
+            author_name="",
+            sent_at=timezone.now(),
+            automatic=True,
+        )
+    )
+    assert mail.outbox[-1].extra_headers["Auto-Submitted"] == "auto-replied"
+
+
+def test_an_oversized_attachment_is_left_out_and_the_agent_told(email_inbox, settings):
+    settings.EMAIL_ATTACHMENT_MAX_BYTES = 10
+    ingest(email_inbox, CORPUS / "django-helpdesk" / "blank-body-with-attachment.eml")
+    message = Message.objects.get()
+    assert not Attachment.objects.exists()
+    assert "[Attachment left out:" in message.text and "limit" in message.text
