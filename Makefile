@@ -68,9 +68,10 @@ system-packages:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; } || \
 		echo "!!! could not install $(SYSTEM_PACKAGES): the tests that need them will be SKIPPED !!!"
 
-## Benchmarks against PostgreSQL, Redis and the production server.
+## Benchmarks against PostgreSQL, Redis and the production server: the realtime path, then email ingest.
 bench: setup services
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/email_ingest.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
-from inbox.models import Inbox, InboxMembership
+from inbox.models import ImapCursor, Inbox, InboxMembership
 from inbox.realtime import agents_access_changed
 
 
@@ -24,6 +24,7 @@ class InboxAdmin(admin.ModelAdmin):
         "name",
         "is_active",
         "on_resolved_reply",
+        "reopen_within_days",
         "settings",
         "secret",
         "credentials",
@@ -50,3 +51,14 @@ class AgentAdmin(UserAdmin):
         super().save_model(request, obj, form, change)
         if change and "is_active" in form.changed_data:
             agents_access_changed([obj.pk])
+
+
+@admin.register(ImapCursor)
+class ImapCursorAdmin(admin.ModelAdmin):
+    """How far each mailbox has been read, and its last error (a wrong password, a server down)."""
+
+    list_display = ["inbox", "folder", "uidvalidity", "last_uid", "last_polled_at", "last_error"]
+    readonly_fields = ["inbox", "folder", "uidvalidity", "last_uid", "last_polled_at", "last_error"]
+
+    def has_add_permission(self, request):
+        return False

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 import charset_normalizer
@@ -147,6 +148,12 @@ def _recipients(message: EmailMessage) -> tuple[str, ...]:
     except Exception:  # noqa: BLE001 - a malformed address list is not worth losing the mail over
         pairs = []
     return tuple(dict.fromkeys(address.strip().lower() for _, address in pairs if "@" in address))
+
+
+def mail_message_id(raw: bytes) -> str:
+    """The Message-ID (or the derived one) from the headers alone: the key a mail is stored under
+    before it is parsed in full."""
+    return _message_id(BytesParser(policy=policy.default).parsebytes(raw, headersonly=True), raw)
 
 
 def _message_id(message: EmailMessage, raw: bytes) -> str:

@@ -27,7 +27,7 @@ from inbox.connectors.base import (
     WebhookVerificationFailed,
     signatures_match,
 )
-from inbox.email_parsing import ParsedMail, parse_mail
+from inbox.email_parsing import ParsedMail, mail_message_id, parse_mail
 
 # A provider's webhook payload kept as it came (inbox.email_providers reads it).
 PAYLOAD_CONTENT_TYPE = "application/vnd.inbox.provider-payload"
@@ -107,7 +107,9 @@ class EmailConnector(Connector):
             raise WebhookVerificationFailed("Basic auth with the inbox's secret is missing or wrong")
 
     def event_id(self, *, inbox, raw, content_type) -> str:
-        return _parsed(raw).message_id[:255]
+        if not raw.strip():
+            raise ParseError("empty mail")
+        return mail_message_id(raw)[:255]
 
     def parse(self, *, inbox, raw, content_type) -> list[InboundMessage]:
         if content_type.startswith(PAYLOAD_CONTENT_TYPE):
