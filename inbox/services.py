@@ -5,9 +5,9 @@ from django.db import transaction
 
 from inbox.models import Inbox, InboxMembership
 from inbox.realtime import agents_access_changed
-from inbox.snippets import webhook_url, widget_snippet
+from inbox.snippets import email_provider_webhook_urls, webhook_url, widget_snippet
 
-MODEL_SETTINGS = {"on_resolved_reply"}
+MODEL_SETTINGS = {"on_resolved_reply", "reopen_within_days"}
 
 
 def _value(text: str):
@@ -27,7 +27,7 @@ def inbox_create(*, kind: str, name: str, options: dict[str, str] | None = None,
         if key in MODEL_SETTINGS:
             setattr(inbox, key, raw)
         elif key.startswith("credentials."):
-            inbox.credentials[key.removeprefix("credentials.")] = raw
+            inbox.credentials[key.removeprefix("credentials.")] = _value(raw)
         elif key == "secret":
             inbox.secret = raw
         else:
@@ -71,6 +71,8 @@ def inbox_describe(inbox: Inbox, *, with_secret: bool = False) -> dict:
             data["identity_secret"] = inbox.secret
     else:
         data["webhook_url"] = webhook_url(inbox)
+        if inbox.kind == Inbox.Kind.EMAIL:
+            data["provider_webhook_urls"] = email_provider_webhook_urls(inbox)
         if with_secret:
             data["webhook_secret"] = inbox.secret
     return data

@@ -68,6 +68,10 @@ class Command(BaseCommand):
         self.stdout.write(f"  Login:           {username} / {password}{note}")
         self.stdout.write(f"  Admin:           {base}/admin/")
         self.stdout.write(f"  Try the widget:  {base}/try/{inboxes[Inbox.Kind.WEBCHAT].public_token}/")
+        email = inboxes[Inbox.Kind.EMAIL].pk
+        self.stdout.write(
+            f"  Try email:       DEBUG=true .venv/bin/python manage.py email ingest --inbox {email} FILE.eml"
+        )
 
     def _samples(self, inbox, admin):
         for kind, name, texts, reply in SAMPLES:
