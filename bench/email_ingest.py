@@ -8,7 +8,7 @@ Message-ID key, the raw event stored, parsing, customer, conversation, message, 
 written, commit, the broadcast), with a fresh Message-ID per round so nothing is deduplicated away.
 Floors: a bare `email.message_from_bytes(raw, policy=policy.default)` of the same bytes, a bare
 PostgreSQL INSERT + COMMIT, a bare Redis PUBLISH → subscriber round trip.
-Writes bench/RESULTS-email.md. Only talks to 127.0.0.1; the throwaway database is dropped at the end.
+Writes its section of bench/RESULTS.md. Only talks to 127.0.0.1; the throwaway database is dropped at the end.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import database, floors  # noqa: E402
+from bench import database, floors, report  # noqa: E402
 from bench.stats import summarize  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpus" / "email"
@@ -42,7 +42,7 @@ def parse_args(argv):
         "--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     )
     p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
-    p.add_argument("--output", type=Path, default=REPO / "bench" / "RESULTS-email.md")
+    p.add_argument("--output", type=Path, default=REPO / "bench" / "RESULTS.md")
     return p.parse_args(argv)
 
 
@@ -110,7 +110,8 @@ def render(args, files, results, command) -> str:
     median = full["p50_ms"]
     verdict = "met" if median <= TARGET_MEDIAN_MS else "MISSED"
     lines = [
-        "# Email parse + ingest: bench results",
+        report.EMAIL_START,
+        "## Email parse + ingest (bench/email_ingest.py)",
         "",
         f"Command: `{command}`  ",
         f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, git {_git_head()}  ",
@@ -143,7 +144,7 @@ def render(args, files, results, command) -> str:
         "large mails (attachments of 1-2 MB, written to storage). In production this runs in a Celery",
         "worker, off every request path. Reaching 5 ms needs fewer round trips (the event, message and",
         "conversation writes in one statement) and a leaner header pass, not a faster machine.",
-        "",
+        report.EMAIL_END,
     ]
     return "\n".join(lines)
 
@@ -184,8 +185,10 @@ def main(argv=None) -> int:
         redis_rt = floors.redis_pubsub(args.redis_url, prefix=f"bench-email-{name}")
         results = (floor_parse, summarize(parse_only), summarize(full), pg, redis_rt, stored, len(mails), queries)
         text = render(args, files, results, "python bench/email_ingest.py " + " ".join(sys.argv[1:]))
-        args.output.write_text(text)
+        previous = args.output.read_text() if args.output.exists() else ""
+        args.output.write_text(report.put_email_section(previous, text))
         print(text)
+        print(f"wrote its section of {args.output}")
         return 0
     finally:
         database.drop(args.postgres_url, name)

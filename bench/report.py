@@ -441,3 +441,19 @@ def render(results: dict, floor: dict, args, command: str, started: float, box: 
         for (server, layer), text in profiles:
             parts += [f"### {variant_name(server, layer, args.processes)}", "", text, ""]
     return "\n".join(parts).rstrip() + "\n"
+
+
+EMAIL_START, EMAIL_END = "<!-- email-bench:start -->", "<!-- email-bench:end -->"
+
+
+def email_section(document: str) -> str:
+    """The email bench's part of RESULTS.md (between its markers), or ""."""
+    start, end = document.find(EMAIL_START), document.find(EMAIL_END)
+    return document[start : end + len(EMAIL_END)] if 0 <= start < end else ""
+
+
+def put_email_section(document: str, section: str) -> str:
+    """Each bench rewrites only its own part of RESULTS.md: the email figures go last."""
+    old = email_section(document)
+    rest = document.replace(old, "").rstrip() if old else document.rstrip()
+    return f"{rest}\n\n{section}\n" if section else f"{rest}\n"

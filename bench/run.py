@@ -242,7 +242,9 @@ def main(argv: list[str]) -> int:
     command = shlex.join(["python", "bench/run.py", *argv])
     text = report.render(results, floor, args, command, started, {**report.machine(args), "load": load_at})
     if str(args.results) != "-":
-        args.results.write_text(text)  # first: a closed stdout (| head) must not lose the file
+        previous = args.results.read_text() if args.results.exists() else ""
+        # first: a closed stdout (| head) must not lose the file; the email bench's figures stay
+        args.results.write_text(report.put_email_section(text, report.email_section(previous)))
     print("\n" + text)
     if str(args.results) != "-":
         print(f"wrote {args.results}")
