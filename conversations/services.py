@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from datetime import timedelta
 
@@ -12,6 +13,7 @@ from django.db.models import DateTimeField, F, Value
 from django.db.models.functions import Greatest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 
 from conversations.models import Attachment, Conversation, InboundEvent, Message
 from customers.models import ContactIdentity
@@ -126,20 +128,24 @@ def message_ingest(*, inbox: Inbox, inbound: InboundMessage, event: InboundEvent
             ContactIdentity.objects.filter(kind="email", address=address).update(
                 undeliverable_reason=f"bounced: {reason}"[:300]
             )
+        inline = _inline_image_ids(message.html)
         attachments = Attachment.objects.bulk_create(
             [
                 Attachment(
                     message=message,
-                    file=ContentFile(item.content, name=item.filename),
+                    # The stored name is ours; the sender's name is only shown.
+                    file=ContentFile(item.content, name=get_valid_filename(os.path.basename(item.filename)) or "file"),
                     filename=item.filename[:255],
                     content_type=item.content_type[:120],
                     size=len(item.content),
-                    content_id=item.content_id[:255],
+                    # Only an image the HTML shows in place counts as inline; Gmail gives every
+                    # attachment a Content-ID, and those must still be listed.
+                    content_id=item.content_id[:255] if item.content_id.lower() in inline else "",
                 )
                 for item in inbound.attachments
             ]
         )
-        if message.html and any(a.content_id for a in attachments):
+        if any(a.content_id for a in attachments):
             message.html = _inline_images(message.html, attachments)
             Message.objects.filter(pk=message.pk).update(html=message.html)
         _conversation_touch(message, inbound=True)
@@ -148,16 +154,24 @@ def message_ingest(*, inbox: Inbox, inbound: InboundMessage, event: InboundEvent
         return message
 
 
+# In sanitized HTML (nh3 quotes every attribute and escapes < > inside values), the src of an <img>.
+_INLINE_IMG = re.compile(r'(<img\b[^>]*?\ssrc=)"cid:([^"<>]+)"', re.I)
+
+
+def _inline_image_ids(html: str) -> set[str]:
+    return {match.group(2).strip("<>").lower() for match in _INLINE_IMG.finditer(html or "")}
+
+
 def _inline_images(html: str, attachments: list[Attachment]) -> str:
-    """Point an email's cid: images at the attachments we stored (the HTML is already sanitized,
-    and only src="cid:…" values are replaced, by URLs of our own)."""
+    """Point an email's cid: images at the attachments we stored: only the src of <img> tags is
+    replaced, and only by URLs of our own."""
     urls = {a.content_id.lower(): reverse("workspace:attachment", args=[a.pk]) for a in attachments if a.content_id}
 
     def replace(match: re.Match) -> str:
         url = urls.get(match.group(2).strip("<>").lower())
         return f'{match.group(1)}"{url}"' if url else match.group(0)
 
-    return re.sub(r'(src=)"cid:([^"]+)"', replace, html, flags=re.I)
+    return _INLINE_IMG.sub(replace, html)
 
 
 def _conversation_for_inbound(*, inbox: Inbox, identity: ContactIdentity, inbound: InboundMessage) -> Conversation:
@@ -180,7 +194,8 @@ def _conversation_for_inbound(*, inbox: Inbox, identity: ContactIdentity, inboun
         )
     if conversation is None and not connector_for(inbox).threads_by_reference:
         conversation = mine.order_by("-last_message_at", "-id").first()
-    if conversation is not None and not _reopens(inbox, conversation):
+    # Machines' mail (auto-replies, bounces) goes with its thread but never reopens or restarts it.
+    if conversation is not None and not inbound.automatic and not _reopens(inbox, conversation):
         previous, conversation = conversation, None
     else:
         previous = None
@@ -308,10 +323,14 @@ def message_deliver(*, message_id: int) -> None:
         # Back in the queue, so a retry (or the stale-message sweep) can claim it again.
         Message.objects.filter(pk=message_id, status=Message.Status.SENDING).update(status=Message.Status.QUEUED)
         raise
-    with transaction.atomic():
-        Message.objects.filter(pk=message_id).update(external_id=external_id, updated_at=timezone.now())
-        # A fast recipient may already have reported delivery: only a step forward is taken.
-        _status_advance(message_id, Message.Status.SENT, "")
+    try:
+        with transaction.atomic():
+            Message.objects.filter(pk=message_id).update(external_id=external_id, updated_at=timezone.now())
+    except IntegrityError:
+        # Sent all the same: keep it sent (never in "sending", which the sweep would send again).
+        logger.error("message %s sent as %s, an id already taken in its inbox", message_id, external_id)
+    # A fast recipient may already have reported delivery: only a step forward is taken.
+    _status_advance(message_id, Message.Status.SENT, "")
 
 
 def _read(file) -> bytes:

@@ -8,6 +8,7 @@ encrypted credentials under ``inbound_signing_key``.
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from anymail.webhooks.postmark import PostmarkInboundWebhookView
 from anymail.webhooks.sendgrid import SendGridInboundWebhookView
 from anymail.webhooks.sparkpost import SparkPostInboundWebhookView
 from django.conf import settings
+from django.core.cache import cache
 from django.test.client import RequestFactory
 
 from inbox.connectors.base import ParseError, WebhookVerificationFailed
@@ -65,11 +67,29 @@ def _view(provider: Provider, inbox: Inbox, request) -> AnymailCoreWebhookView:
         return provider.view(**options)
 
 
+# Mailgun signs timestamp + token, not the body, with one key for the whole account: a signature
+# seen anywhere could carry any mail. Only fresh ones are taken, and each token once.
+MAILGUN_MAX_AGE_SECONDS = 300
+
+
 def provider_verify(name: str, inbox: Inbox, request) -> None:
     try:
         _view(PROVIDERS[name], inbox, request).run_validators(request)
     except (AnymailWebhookValidationFailure, AnymailConfigurationError) as exc:
         raise WebhookVerificationFailed(f"{name}: {exc}") from exc
+    if name == "mailgun":
+        _mailgun_fresh_and_unused(inbox, request)
+
+
+def _mailgun_fresh_and_unused(inbox: Inbox, request) -> None:
+    try:
+        timestamp, token = int(request.POST["timestamp"]), request.POST["token"]
+    except (KeyError, ValueError) as exc:
+        raise WebhookVerificationFailed("mailgun: no timestamp and token") from exc
+    if abs(time.time() - timestamp) > MAILGUN_MAX_AGE_SECONDS:
+        raise WebhookVerificationFailed("mailgun: the signature is too old (a replay?)")
+    if not cache.add(f"mailgun-token:{inbox.pk}:{token}", 1, timeout=2 * MAILGUN_MAX_AGE_SECONDS):
+        raise WebhookVerificationFailed("mailgun: this signature was used before (a replay)")
 
 
 def provider_mails(name: str, inbox: Inbox, request) -> list[bytes]:

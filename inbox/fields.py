@@ -4,18 +4,21 @@ import json
 
 from encrypted_fields.fields import EncryptedJSONField
 
+# Marks a leaf stored as JSON by this field; a leaf without it was stored the library's way.
+TYPED = "json:"
+
 
 class EncryptedTypedJSONField(EncryptedJSONField):
     """django-fernet-encrypted-fields' JSON field encrypts each leaf as ``str(value)``, so a port
     of 993 comes back as "993" and ``False`` as the (truthy) "False". This one encrypts each leaf's
-    JSON, so types survive; leaves stored the old way still read, as the strings they were."""
+    JSON, marked, so types survive; leaves stored the old way still read as the strings they were."""
 
     def _encrypt_values(self, value):
         if isinstance(value, dict):
             return {key: self._encrypt_values(data) for key, data in value.items()}
         if isinstance(value, list):
             return [self._encrypt_values(data) for data in value]
-        return self.f.encrypt(json.dumps(value).encode()).decode()
+        return self.f.encrypt((TYPED + json.dumps(value)).encode()).decode()
 
     def _decrypt_values(self, value):
         if value is None:
@@ -25,7 +28,4 @@ class EncryptedTypedJSONField(EncryptedJSONField):
         if isinstance(value, list):
             return [self._decrypt_values(data) for data in value]
         plain = self.f.decrypt(str(value).encode()).decode()
-        try:
-            return json.loads(plain)
-        except json.JSONDecodeError:
-            return plain
+        return json.loads(plain.removeprefix(TYPED)) if plain.startswith(TYPED) else plain

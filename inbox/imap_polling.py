@@ -14,15 +14,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.utils import timezone
 from imapclient import IMAPClient
 
-from inbox.email_intake import mail_record
+from conversations.services import inbound_event_record_failed
+from inbox.email_intake import MAIL_CONTENT_TYPE, mail_event_id, mail_record
 from inbox.models import ImapCursor, Inbox
 
 logger = logging.getLogger(__name__)
 
+# A fetch brings at most this many mails, or this many bytes, into memory at once.
 FETCH_BATCH = 50
+FETCH_BATCH_BYTES = 20 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -70,14 +74,9 @@ def _poll(inbox: Inbox, cursor: ImapCursor, folder: str, move_to: str, config: d
         last_uid = 0 if changed else cursor.last_uid
         # "N:*" always matches the newest mail, even below N: keep only what is really new.
         uids = sorted(uid for uid in client.search(["UID", f"{last_uid + 1}:*"]) if uid > last_uid)
-        stored = 0
-        for start in range(0, len(uids), FETCH_BATCH):
-            batch = uids[start : start + FETCH_BATCH]
-            fetched = client.fetch(batch, ["BODY.PEEK[]"])
-            for uid in batch:
-                raw = fetched.get(uid, {}).get(b"BODY[]")
-                if raw is not None:  # expunged meanwhile: nothing to keep
-                    stored += mail_record(inbox, bytes(raw)) is not None
+        sizes, stored = _sizes(client, uids), 0
+        for batch in _batches(uids, sizes):
+            stored += _store_batch(inbox, client, batch, sizes)
             ImapCursor.objects.filter(pk=cursor.pk).update(folder=folder, uidvalidity=uidvalidity, last_uid=batch[-1])
             if move_to:
                 _move(client, batch, move_to)
@@ -85,6 +84,50 @@ def _poll(inbox: Inbox, cursor: ImapCursor, folder: str, move_to: str, config: d
             folder=folder, uidvalidity=uidvalidity, last_polled_at=timezone.now(), last_error=""
         )
         return PollResult(fetched=len(uids), stored=stored, uidvalidity_changed=changed)
+
+
+def _sizes(client: IMAPClient, uids: list[int]) -> dict[int, int]:
+    sizes = {}
+    for start in range(0, len(uids), 500):
+        fetched = client.fetch(uids[start : start + 500], ["RFC822.SIZE"])
+        sizes.update({uid: data.get(b"RFC822.SIZE", 0) for uid, data in fetched.items()})
+    return sizes
+
+
+def _batches(uids: list[int], sizes: dict[int, int]):
+    """The UIDs in fetch batches bounded by count and by the mails' sizes."""
+    batch, batch_bytes = [], 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if batch and (len(batch) >= FETCH_BATCH or batch_bytes + size > FETCH_BATCH_BYTES):
+            yield batch
+            batch, batch_bytes = [], 0
+        batch.append(uid)
+        batch_bytes += size
+    if batch:
+        yield batch
+
+
+def _store_batch(inbox: Inbox, client: IMAPClient, batch: list[int], sizes: dict[int, int]) -> int:
+    """Store each mail of the batch; one too big to take is kept as its headers, failed, saying why."""
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    whole = [uid for uid in batch if sizes.get(uid, 0) <= limit]
+    stored = 0
+    for data in (client.fetch(whole, ["BODY.PEEK[]"]) if whole else {}).values():
+        if (raw := data.get(b"BODY[]")) is not None:  # None: expunged meanwhile
+            stored += mail_record(inbox, bytes(raw)) is not None
+    too_big = [uid for uid in batch if sizes.get(uid, 0) > limit]
+    for uid, data in (client.fetch(too_big, ["BODY.PEEK[HEADER]"]) if too_big else {}).items():
+        headers = bytes(data.get(b"BODY[HEADER]", b""))
+        inbound_event_record_failed(
+            inbox=inbox,
+            external_id=mail_event_id(inbox, headers),
+            raw=headers,
+            content_type=MAIL_CONTENT_TYPE,
+            error=f"mail of {sizes[uid]} bytes is over the {limit}-byte limit (WEBHOOK_MAX_BODY_BYTES); "
+            f"only its headers were kept. It is still on the server, UID {uid}.",
+        )
+    return stored
 
 
 def _move(client: IMAPClient, uids: list[int], folder: str) -> None:

@@ -78,6 +78,11 @@ class _PublisherLoop:
     """
 
     def __init__(self):
+        self._reset()
+        # A fork while another thread holds the lock would leave the child's copy locked forever.
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self):
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid = 0

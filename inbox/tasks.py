@@ -1,4 +1,6 @@
+import contextlib
 import logging
+import uuid
 
 from celery import shared_task
 from django.core.cache import cache
@@ -22,14 +24,24 @@ def imap_poll_all() -> None:
 
 @shared_task
 def imap_poll_task(inbox_id: int) -> None:
-    lock = f"imap-poll:{inbox_id}"
-    if not cache.add(lock, 1, timeout=POLL_LOCK_SECONDS):
-        return
+    with poll_lock(inbox_id) as held:
+        if not held:
+            return
+        try:
+            inbox = Inbox.objects.filter(pk=inbox_id, is_active=True).first()
+            if inbox is not None:
+                imap_poll(inbox)
+        except Exception:  # noqa: BLE001 - recorded on the cursor; the next tick tries again
+            logger.warning("IMAP poll of inbox %s failed", inbox_id, exc_info=True)
+
+
+@contextlib.contextmanager
+def poll_lock(inbox_id: int):
+    """One poll of a mailbox at a time; a lock that outlived its poll is not someone else's to free."""
+    key, mine = f"imap-poll:{inbox_id}", uuid.uuid4().hex
+    held = cache.add(key, mine, timeout=POLL_LOCK_SECONDS)
     try:
-        inbox = Inbox.objects.filter(pk=inbox_id, is_active=True).first()
-        if inbox is not None:
-            imap_poll(inbox)
-    except Exception:  # noqa: BLE001 - recorded on the cursor; the next tick tries again
-        logger.warning("IMAP poll of inbox %s failed", inbox_id, exc_info=True)
+        yield held
     finally:
-        cache.delete(lock)
+        if held and cache.get(key) == mine:
+            cache.delete(key)

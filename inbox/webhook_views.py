@@ -6,7 +6,7 @@ from hashlib import sha256
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseForbidden, HttpResponseNotFound
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from conversations.services import inbound_event_record, inbound_event_record_failed
 from conversations.tasks import inbound_event_process_task
@@ -49,13 +49,15 @@ def inbound_webhook(request, kind, token):
 
 
 @csrf_exempt
-@require_POST
+@require_http_methods(["POST", "HEAD"])
 def email_provider_webhook(request, token, provider):
     """An email service provider's inbound webhook (anymail reads it); each mail in it is stored
     like any other raw mail, keyed by its Message-ID."""
     inbox = Inbox.objects.filter(public_token=token, kind=Inbox.Kind.EMAIL, is_active=True).first()
     if inbox is None or provider not in PROVIDERS:
         return HttpResponseNotFound("No active email inbox or provider answers at this address. Check the URL.")
+    if request.method == "HEAD":
+        return HttpResponse()  # Mandrill checks the URL this way when the webhook is added
     if int(request.META.get("CONTENT_LENGTH") or 0) > settings.WEBHOOK_MAX_BODY_BYTES:
         return HttpResponse("Payload too large.", status=413)
     raw = request.body  # read first: form parsing later must not consume the stream

@@ -11,10 +11,11 @@ import base64
 import html
 import re
 import smtplib
-from email.utils import formataddr
+from email.utils import formataddr, parseaddr
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import BadHeaderError, EmailMultiAlternatives
+from django.utils.crypto import salted_hmac
 
 from inbox.connectors.base import (
     AttachmentContent,
@@ -93,6 +94,13 @@ def _automatic(inbox, mail: ParsedMail) -> str:
     return "auto_reply" if mail.is_auto_reply else ""
 
 
+def our_message_id(message_pk: int, domain: str) -> str:
+    """Ours, stable (a retried send reuses it) and unguessable: a stranger who could predict the
+    next one could claim it first with a mail of their own."""
+    tag = salted_hmac("email-message-id", str(message_pk)).hexdigest()[:16]
+    return f"reply-{message_pk}.{tag}@{domain}"
+
+
 def text_to_html(text: str) -> str:
     return f'<div style="white-space: pre-wrap">{html.escape(text)}</div>'
 
@@ -147,9 +155,7 @@ class EmailConnector(Connector):
         address = outbound.inbox.settings.get("address")
         if not address:
             raise SendError("this email inbox has no address to send from (setting 'address')", retryable=False)
-        domain = address.rpartition("@")[2]
-        # Ours and stable: derived from our message's id, so a retried send reuses it.
-        message_id = f"<reply-{outbound.message_id}@{domain}>"
+        message_id = f"<{our_message_id(outbound.message_id, address.rpartition('@')[2])}>"
         headers = {"Message-ID": message_id}
         if outbound.thread:
             # Mail clients thread on these; our own Message-IDs are stable, so replies find us.
@@ -161,7 +167,8 @@ class EmailConnector(Connector):
             subject=outbound.subject or "Re: your message",
             body=outbound.text,
             from_email=formataddr((outbound.author_name, address)) if outbound.author_name else address,
-            to=[outbound.to.display or outbound.to.address],
+            # The address we know, with the name they gave: never their raw From header again.
+            to=[formataddr((parseaddr(outbound.to.display)[0], outbound.to.address))],
             reply_to=[token] if (token := reply_address(outbound.inbox, outbound.thread_token)) else None,
             headers=headers,
         )
@@ -178,4 +185,6 @@ class EmailConnector(Connector):
             raise SendError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", retryable=exc.smtp_code < 500) from exc
         except (smtplib.SMTPException, OSError) as exc:
             raise SendError(f"mail server unreachable: {exc}", retryable=True) from exc
+        except (BadHeaderError, ValueError) as exc:  # the same mail would fail the same way again
+            raise SendError(f"mail could not be built: {exc}", retryable=False) from exc
         return message_id.strip("<>")

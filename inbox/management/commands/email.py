@@ -2,12 +2,14 @@ import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections
 
 from conversations.models import InboundEvent
 from conversations.services import inbound_event_process, inbound_event_receive
 from inbox.email_intake import MAIL_CONTENT_TYPE, mail_event_id
 from inbox.imap_polling import imap_config, imap_poll
 from inbox.models import Inbox
+from inbox.tasks import poll_lock
 
 
 class Command(BaseCommand):
@@ -67,19 +69,25 @@ class Command(BaseCommand):
             self.stdout.write(f"event {event.pk}: {outcome}")
 
     def _poll(self, inbox_id: int | None, every: float | None):
-        inboxes = Inbox.objects.filter(kind=Inbox.Kind.EMAIL, is_active=True)
-        if inbox_id:
-            inboxes = inboxes.filter(pk=inbox_id)
         while True:
-            for inbox in inboxes:
-                if not imap_config(inbox):
-                    continue
-                try:
-                    result = imap_poll(inbox)
-                except Exception as exc:  # noqa: BLE001 - one broken mailbox must not stop the others
-                    self.stderr.write(f"{inbox}: {type(exc).__name__}: {exc}")
-                    continue
-                self.stdout.write(f"{inbox}: {result.fetched} fetched, {result.stored} new")
+            close_old_connections()  # a database restart between rounds must not stop the poller
+            # Read afresh each round: inboxes added, deactivated or given new passwords meanwhile.
+            inboxes = Inbox.objects.filter(kind=Inbox.Kind.EMAIL, is_active=True)
+            for inbox in inboxes.filter(pk=inbox_id) if inbox_id else inboxes:
+                if imap_config(inbox):
+                    self._poll_one(inbox)
             if not every:
                 return
             time.sleep(every)
+
+    def _poll_one(self, inbox):
+        with poll_lock(inbox.pk) as held:  # the same lock as beat's task: never two polls at once
+            if not held:
+                self.stdout.write(f"{inbox}: a poll is already running")
+                return
+            try:
+                result = imap_poll(inbox)
+            except Exception as exc:  # noqa: BLE001 - one broken mailbox must not stop the others
+                self.stderr.write(f"{inbox}: {type(exc).__name__}: {exc}")
+                return
+            self.stdout.write(f"{inbox}: {result.fetched} fetched, {result.stored} new")
