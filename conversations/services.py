@@ -206,6 +206,8 @@ def _conversation_for_inbound(*, inbox: Inbox, identity: ContactIdentity, inboun
             identity=identity,
             subject=inbound.subject[:300],
             previous=previous,
+            # A machine's mail on a thread of its own is kept and shown, but waits for nobody.
+            status=Conversation.Status.RESOLVED if inbound.automatic else Conversation.Status.OPEN,
             last_message_at=timezone.now(),
         )
     return conversation

@@ -181,9 +181,9 @@ def _message_id(message: EmailMessage, raw: bytes) -> str:
 def _sent_at(message: EmailMessage) -> datetime:
     try:
         when = parsedate_to_datetime(_header(message, "Date"))
-    except (TypeError, ValueError, IndexError, OverflowError):
+        return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+    except (TypeError, ValueError, IndexError, OverflowError):  # missing, garbled or out of range
         return datetime.now(UTC)
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _is_auto_reply(message: EmailMessage) -> bool:

@@ -329,25 +329,111 @@ def test_quoted_text_is_hidden_one_click_away_and_inline_images_show_from_our_st
     assert b"".join(served.streaming_content).startswith(b"\x89PNG")
 
 
-def test_the_original_mail_is_downloadable_by_members_only(email_inbox, agent_client, client):
-    raw = (CORPUS / "django-helpdesk" / "quoted_printable.eml").read_bytes()
+def test_the_original_mail_and_attachments_are_downloadable_by_members_only(email_inbox, agent_client, client):
+    raw = (CORPUS / "django-helpdesk" / "blank-body-with-attachment.eml").read_bytes()
     ingest(email_inbox, stdin=raw)
     message = Message.objects.get()
+    attachment = Attachment.objects.get()
     original = agent_client.get(f"/messages/{message.pk}/original.eml")
     assert original.status_code == 200 and original.content == raw
     assert original["Content-Type"] == "message/rfc822" and "attachment" in original["Content-Disposition"]
+    assert agent_client.get(f"/attachments/{attachment.pk}/").status_code == 200
 
     from tests.factories import UserFactory
 
-    outsider = UserFactory()
-    client.force_login(outsider)
+    # An agent of another inbox: a member of something, but not of this.
+    elsewhere = UserFactory()
+    MembershipFactory(inbox=InboxFactory(kind="email"), user=elsewhere)
+    client.force_login(elsewhere)
     assert client.get(f"/messages/{message.pk}/original.eml").status_code == 404
-    assert client.get(f"/attachments/{Attachment.objects.create(message=message, size=1).pk}/").status_code == 404
+    assert client.get(f"/attachments/{attachment.pk}/").status_code == 404
 
 
 def test_mail_from_our_own_address_is_labelled_and_never_reopens(email_inbox):
-    ingest(email_inbox, stdin=_mail("Support <support@shop.example>", "Loop", "our own words", "own-1@shop.example"))
-    assert Message.objects.get().automatic == Message.Automatic.OWN_ADDRESS
+    ingest(email_inbox, stdin=_mail("Ada <ada@example.com>", "Hi", "hello", "ada-1@example.com"))
+    Conversation.objects.update(status=Conversation.Status.RESOLVED)
+    own = _mail("Support <support@shop.example>", "Re: Hi", "our own words", "own-1@shop.example")
+    ingest(email_inbox, stdin=own.replace(b"To: support@shop.example", b"To: ada@example.com"))
+    assert Message.objects.get(external_id="own-1@shop.example").automatic == Message.Automatic.OWN_ADDRESS
+    assert not Conversation.objects.filter(status=Conversation.Status.OPEN).exists()
+
+
+def test_automatic_mail_joins_a_resolved_thread_without_restarting_it(email_inbox):
+    email_inbox.on_resolved_reply = "new"
+    email_inbox.save()
+    ingest(email_inbox, stdin=_mail("ada@example.com", "Hi", "hello", "ada-1@example.com"))
+    Conversation.objects.update(status=Conversation.Status.RESOLVED)
+    ooo = _mail("ada@example.com", "Out of office", "Away", "ooo-1@x", in_reply_to="ada-1@example.com")
+    ingest(email_inbox, stdin=ooo.replace(b"Subject:", b"Auto-Submitted: auto-replied\r\nSubject:", 1))
+    conversation = Conversation.objects.get()  # no new conversation
+    assert conversation.status == Conversation.Status.RESOLVED and conversation.messages.count() == 2
+
+
+def test_hostile_headers_and_filenames_do_not_stop_a_mail(email_inbox, agent, django_capture_on_commit_callbacks):
+    raw = (
+        b"From: Eve <eve@example.net>\r\nTo: support@shop.example\r\n"
+        b"Subject: =?utf-8?q?Order_42=0D=0ABcc:_victim@example.org?=\r\n"
+        b"Message-ID: <eve-1@example.net>\r\nDate: Fri, 31 Dec 9999 23:59:59 -0100\r\n"
+        b"References: <ok@example.net> <bad=0Aid@x>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="M"\r\n\r\n'
+        b"--M\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+        b'--M\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename="../../etc/passwd"\r\n'
+        b"\r\n%PDF-1.4\r\n--M--\r\n"
+    )
+    ingest(email_inbox, stdin=raw)
+    message = Message.objects.get()
+    assert message.conversation.subject == "Order 42 Bcc: victim@example.org"  # one line, no new header
+    attachment = Attachment.objects.get()
+    assert attachment.filename == "../../etc/passwd" and ".." not in attachment.file.name
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = message_reply(conversation=message.conversation, author=agent, text="Received.")
+    reply.refresh_from_db()
+    assert reply.status == Message.Status.SENT
+    sent = mail.outbox[-1]
+    assert sent.subject == "Re: Order 42 Bcc: victim@example.org" and "victim" not in " ".join(sent.recipients())
+
+
+def test_gmail_attachments_with_a_content_id_are_listed_and_nameless_inline_images_kept(email_inbox, agent_client):
+    raw = (
+        b"From: Ada <ada@example.com>\r\nTo: support@shop.example\r\nSubject: Invoice\r\n"
+        b"Message-ID: <inv-1@example.com>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="M"\r\n\r\n'
+        b'--M\r\nContent-Type: multipart/related; boundary="R"\r\n\r\n'
+        b'--R\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Invoice attached.</p><img src="cid:logo1">\r\n'
+        b"--R\r\nContent-Type: image/png\r\nContent-ID: <logo1>\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"iVBORw0KGgo=\r\n--R--\r\n"
+        b'--M\r\nContent-Type: application/pdf; name="invoice.pdf"\r\nContent-ID: <f_abc123>\r\n'
+        b'Content-Disposition: attachment; filename="invoice.pdf"\r\n\r\n%PDF-1.4\r\n--M--\r\n'
+    )
+    ingest(email_inbox, stdin=raw)
+    message = Message.objects.get()
+    logo, invoice = Attachment.objects.order_by("pk")
+    assert logo.content_id == "logo1" and logo.filename == "attachment.png"
+    assert invoice.content_id == ""  # not shown in place, so listed
+    page = agent_client.get(f"/conversations/{message.conversation_id}/").content.decode()
+    assert f'src="/attachments/{logo.pk}/"' in page
+    assert f'href="/attachments/{invoice.pk}/"' in page and "invoice.pdf" in page
+
+
+def test_a_reply_whose_id_a_stranger_took_first_is_still_sent_once(
+    email_inbox, agent, django_capture_on_commit_callbacks
+):
+    from inbox.connectors.email import our_message_id
+
+    ingest(email_inbox, stdin=_mail("ada@example.com", "Hi", "hello", "ada-1@example.com"))
+    conversation = Conversation.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        first = message_reply(conversation=conversation, author=agent, text="one")
+    assert first.pk and mail.outbox[-1].extra_headers["Message-ID"] == f"<{our_message_id(first.pk, 'shop.example')}>"
+    # Suppose someone had guessed the next id and sent it to us first (pks in a fresh table follow on;
+    # the two mails ingested meanwhile are inbound messages, so the next reply is first.pk + 2).
+    taken = our_message_id(first.pk + 2, "shop.example")
+    ingest(email_inbox, stdin=_mail("eve@example.net", "Hi", "mine now", taken))
+    with django_capture_on_commit_callbacks(execute=True):
+        second = message_reply(conversation=conversation, author=agent, text="two")
+    second.refresh_from_db()
+    assert second.pk == first.pk + 2 and second.external_id is None  # the collision did happen
+    assert second.status == Message.Status.SENT and len(mail.outbox) == 2
 
 
 def test_automatic_mail_we_send_says_so(email_inbox):

@@ -140,3 +140,18 @@ def test_wrong_password_is_reported_where_admins_see_it(imap_server, mailbox_inb
     with pytest.raises(LoginError):
         imap_poll(mailbox_inbox)
     assert "LoginError" in ImapCursor.objects.get(inbox=mailbox_inbox).last_error
+
+
+def test_a_mail_too_big_to_take_is_kept_as_its_headers_and_the_mailbox_goes_on(
+    imap_server, mailbox_inbox, poll, settings
+):
+    settings.WEBHOOK_MAX_BODY_BYTES = 2000
+    huge = mail(1).replace(b"Question number 1", b"x" * 5000)
+    imap_server.deliver(huge)
+    imap_server.deliver(mail(2))
+    poll(mailbox_inbox)
+    assert texts() == ["Question number 2"]
+    failed = InboundEvent.objects.get(state=InboundEvent.State.FAILED)
+    assert failed.external_id == "q1@example.com" and "over the 2000-byte limit" in failed.error
+    assert b"Subject: Question 1" in bytes(failed.raw)
+    assert ImapCursor.objects.get(inbox=mailbox_inbox).last_uid == 2

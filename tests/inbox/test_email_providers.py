@@ -233,3 +233,21 @@ def test_a_verified_payload_that_cannot_be_read_is_kept_failed_and_replayable(po
     InboundEvent.objects.filter(pk=event.pk).update(raw=encode_multipart(BOUNDARY, sendgrid(inbox)["data"]))
     call_command("email", "replay", stdout=io.StringIO())
     assert Message.objects.get().text == "The engine makes a noise."
+
+
+def test_a_mailgun_signature_is_taken_once_and_only_while_fresh(post, inbox):
+    request = mailgun(inbox)
+    assert post(url(inbox, "mailgun"), **request).status_code == 200
+    assert post(url(inbox, "mailgun"), **request).status_code == 403  # replayed
+    stale = mailgun(inbox)
+    stale["data"]["timestamp"] = str(int(time.time()) - 3600)
+    stale["data"]["signature"] = hmac.new(
+        SIGNING_KEY.encode(), f"{stale['data']['timestamp']}{stale['data']['token']}x".encode(), hashlib.sha256
+    ).hexdigest()
+    stale["data"]["token"] += "x"
+    assert post(url(inbox, "mailgun"), **stale).status_code == 403  # signed, but an hour old
+    assert Message.objects.count() == 1
+
+
+def test_mandrill_can_check_the_webhook_url(client, inbox):
+    assert client.head(url(inbox, "mandrill")).status_code == 200

@@ -156,3 +156,23 @@ def test_demo_prepares_a_ready_to_try_site_and_can_run_twice(capsys, django_capt
     client = Client()
     assert client.login(username="admin", password="inbox-demo")
     assert "Ada Lovelace" in client.get("/").content.decode()
+
+
+def test_encrypted_credentials_keep_their_types_and_read_old_values(db):
+    from django.db import connection
+
+    from inbox.models import Inbox
+    from tests.factories import InboxFactory
+
+    inbox = InboxFactory(kind="email", credentials={"imap": {"port": 993, "ssl": False, "password": "s3cret"}})
+    stored = Inbox.objects.get(pk=inbox.pk)
+    assert stored.credentials == {"imap": {"port": 993, "ssl": False, "password": "s3cret"}}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT credentials FROM inbox_inbox WHERE id = %s", [inbox.pk])
+        raw = cursor.fetchone()[0]
+    assert "s3cret" not in str(raw) and "993" not in str(raw)  # encrypted at rest
+
+    # A value stored the library's own way (str(value), unmarked) still reads, as that string.
+    field = Inbox._meta.get_field("credentials")
+    legacy = {"previous_secrets": [field.f.encrypt(b"123456").decode()]}
+    assert field._decrypt_values(legacy) == {"previous_secrets": ["123456"]}
