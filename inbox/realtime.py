@@ -92,7 +92,12 @@ class _PublisherLoop:
             if self._loop is None or self._pid != os.getpid():  # a forked worker starts its own
                 self._loop, self._pid = asyncio.new_event_loop(), os.getpid()
                 threading.Thread(target=self._loop.run_forever, name="realtime-publisher", daemon=True).start()
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()  # a stale event must not arrive late, after pages have resynced
+            raise
 
 
 _publisher = _PublisherLoop()
