@@ -84,27 +84,21 @@ def timeline_earlier(request, conversation_id):
     return render(request, "workspace/_timeline_page.html", context)
 
 
+def _composer_refused(request, conversation, error):
+    return render(request, "workspace/_composer.html", {"conversation": conversation, "error": error}, status=422)
+
+
 @login_required
 @require_POST
 def conversation_reply(request, conversation_id):
     conversation = _conversation_or_404(request, conversation_id)
     text = request.POST.get("text", "")
     if not text.strip():
-        return render(
-            request,
-            "workspace/_composer.html",
-            {"conversation": conversation, "error": "Write something first."},
-            status=422,
-        )
+        return _composer_refused(request, conversation, "Write something first.")
     files = request.FILES.getlist("files")
     if sum(f.size for f in files) > settings.REPLY_ATTACHMENTS_MAX_BYTES:
         limit = settings.REPLY_ATTACHMENTS_MAX_BYTES // 1024 // 1024
-        return render(
-            request,
-            "workspace/_composer.html",
-            {"conversation": conversation, "error": f"Attachments may add up to {limit} MB."},
-            status=422,
-        )
+        return _composer_refused(request, conversation, f"Attachments may add up to {limit} MB.")
     message = message_reply(conversation=conversation, author=request.user, text=text, files=files)
     message = selectors.message_for_display(message.pk)
     return render(request, "workspace/_reply_sent.html", {"conversation": conversation, "message": message})

@@ -464,3 +464,21 @@ def test_an_oversized_attachment_is_left_out_and_the_agent_told(email_inbox, set
     message = Message.objects.get()
     assert not Attachment.objects.exists()
     assert "[Attachment left out:" in message.text and "limit" in message.text
+
+
+def test_agent_attaches_files_to_an_email_reply_within_the_limit(
+    email_inbox, agent_client, settings, django_capture_on_commit_callbacks
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    ingest(email_inbox, stdin=_mail("ada@example.com", "Hi", "hello", "ada-1@example.com"))
+    conversation = Conversation.objects.get()
+    url = f"/conversations/{conversation.pk}/reply/"
+    settings.REPLY_ATTACHMENTS_MAX_BYTES = 1024 * 1024
+    too_big = SimpleUploadedFile("big.bin", b"x" * (1024 * 1024 + 1))
+    refused = agent_client.post(url, {"text": "see attached", "files": [too_big]})
+    assert refused.status_code == 422 and "Attachments may add up to 1 MB" in refused.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = agent_client.post(url, {"text": "see attached", "files": [SimpleUploadedFile("a.txt", b"hello")]})
+    assert sent.status_code == 200
+    assert [(name, content) for name, content, _ in mail.outbox[-1].attachments] == [("a.txt", "hello")]
