@@ -73,9 +73,11 @@ class Command(BaseCommand):
             close_old_connections()  # a database restart between rounds must not stop the poller
             # Read afresh each round: inboxes added, deactivated or given new passwords meanwhile.
             inboxes = Inbox.objects.filter(kind=Inbox.Kind.EMAIL, is_active=True)
-            for inbox in inboxes.filter(pk=inbox_id) if inbox_id else inboxes:
-                if imap_config(inbox):
-                    self._poll_one(inbox)
+            mailboxes = [i for i in (inboxes.filter(pk=inbox_id) if inbox_id else inboxes) if imap_config(i)]
+            if not mailboxes:
+                self.stdout.write("No active email inbox reads a mailbox over IMAP (credentials 'imap').")
+            for inbox in mailboxes:
+                self._poll_one(inbox)
             if not every:
                 return
             time.sleep(every)
