@@ -19,7 +19,14 @@ from conversations.models import Attachment, Conversation, InboundEvent, Message
 from customers.models import ContactIdentity
 from customers.services import customer_resolve
 from inbox import broadcasts
-from inbox.connectors.base import AttachmentContent, IdentityClaim, InboundMessage, OutboundMessage, StatusUpdate
+from inbox.connectors.base import (
+    AttachmentContent,
+    IdentityClaim,
+    InboundMessage,
+    OutboundMessage,
+    SendError,
+    StatusUpdate,
+)
 from inbox.connectors.parsing import sanitize_html
 from inbox.connectors.registry import connector_for
 from inbox.models import Inbox
@@ -124,6 +131,10 @@ def message_ingest(*, inbox: Inbox, inbound: InboundMessage, event: InboundEvent
             sent_at=inbound.sent_at,
             automatic=inbound.automatic,
         )
+        if inbound.opt_out is not None:
+            ContactIdentity.objects.filter(pk=identity.pk).update(
+                opted_out_at=timezone.now() if inbound.opt_out else None
+            )
         for address, reason in inbound.undeliverable:
             ContactIdentity.objects.filter(kind="email", address=address).update(
                 undeliverable_reason=f"bounced: {reason}"[:300]
@@ -301,6 +312,7 @@ def message_deliver(*, message_id: int) -> None:
         conversation_id=message.conversation_id,
         inbox=message.inbox,
         to=IdentityClaim(kind=identity.kind, address=identity.address, display=identity.display),
+        to_opted_out=identity.opted_out_at is not None,
         text=message.text,
         html=message.html,
         author_name=(author.get_full_name() or author.get_username()) if author else "",
@@ -321,7 +333,9 @@ def message_deliver(*, message_id: int) -> None:
     )
     try:
         external_id = connector_for(message.inbox).send(outbound)
-    except Exception:
+    except Exception as exc:
+        if isinstance(exc, SendError) and exc.recipient_opted_out:
+            ContactIdentity.objects.filter(pk=identity.pk).update(opted_out_at=timezone.now())
         # Back in the queue, so a retry (or the stale-message sweep) can claim it again.
         Message.objects.filter(pk=message_id, status=Message.Status.SENDING).update(status=Message.Status.QUEUED)
         raise

@@ -33,6 +33,8 @@ class ContactIdentity(models.Model):
     verified = models.BooleanField(default=False)
     # Set from a permanent bounce, for agents to see before they write there again.
     undeliverable_reason = models.CharField(max_length=300, blank=True)
+    # The customer texted STOP (or the carrier told us so): nothing may be sent until START.
+    opted_out_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

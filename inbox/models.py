@@ -21,6 +21,7 @@ class Inbox(models.Model):
     class Kind(models.TextChoices):
         WEBCHAT = "webchat", "Website chat"
         EMAIL = "email", "Email"
+        SMS = "sms", "SMS (Twilio)"
         FAKE = "fake", "Fake"  # for tests and demos
 
     class ResolvedPolicy(models.TextChoices):

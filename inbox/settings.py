@@ -184,6 +184,10 @@ X_FRAME_OPTIONS = "DENY"
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=40 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
 
+# Twilio's REST API (tests point it at a local stand-in), and the largest MMS media taken.
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com").rstrip("/")
+SMS_MEDIA_MAX_BYTES = env.int("SMS_MEDIA_MAX_BYTES", default=5 * 1024 * 1024)
+
 # What an agent may attach to one reply, in all.
 REPLY_ATTACHMENTS_MAX_BYTES = env.int("REPLY_ATTACHMENTS_MAX_BYTES", default=20 * 1024 * 1024)
 # An inbound mail's attachments larger than this are left out (and said so in the message).

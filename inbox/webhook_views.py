@@ -45,7 +45,8 @@ def inbound_webhook(request, kind, token):
     if event is not None:
         # If the broker is down this raises after the event is safely stored; the sweep picks it up.
         inbound_event_process_task.delay(event.pk)
-    return HttpResponse(status=200)
+    body, response_type = connector.webhook_response
+    return HttpResponse(body, content_type=response_type, status=200)
 
 
 @csrf_exempt

@@ -10,8 +10,8 @@ from inbox.celery import app as celery_app
 from inbox.connectors import fake
 from tests.factories import InboxFactory, MembershipFactory, UserFactory
 
-# Fixtures that start real mail servers: smtp_server (aiosmtpd), imap_server (dovecot).
-pytest_plugins = ["tests.mailservers"]
+# Fixtures that start real servers: smtp_server (aiosmtpd), imap_server (dovecot), twilio (a stand-in).
+pytest_plugins = ["tests.mailservers", "tests.providers"]
 
 # Which shape this run tests, said loudly at the top of the output.
 BACKEND_LINE = (

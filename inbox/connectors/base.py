@@ -28,9 +28,11 @@ class ParseError(ValueError):
 
 
 class SendError(Exception):
-    def __init__(self, message: str, *, retryable: bool):
+    def __init__(self, message: str, *, retryable: bool, recipient_opted_out: bool = False):
         super().__init__(message)
         self.retryable = retryable
+        # The provider says the recipient unsubscribed: record it on their identity.
+        self.recipient_opted_out = recipient_opted_out
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ class InboundMessage:
     automatic: str = ""  # "", "auto_reply", "bounce" or "own" (Message.Automatic)
     # Addresses a bounce reports as permanently undeliverable, with the reason.
     undeliverable: tuple[tuple[str, str], ...] = ()
+    # SMS keywords: True for STOP (nothing may be sent any more), False for START, None otherwise.
+    opt_out: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ class OutboundMessage:
     thread_token: str = ""  # the conversation's reply token
     automatic: bool = False  # written by the system, not a person: mail says Auto-Submitted
     attachments: tuple[AttachmentContent, ...] = ()
+    to_opted_out: bool = False  # the recipient texted STOP
 
 
 class Connector:
@@ -103,6 +108,8 @@ class Connector:
     # Email: a message that references none of ours starts a new conversation (a new thread), where
     # chat and SMS continue the customer's latest one.
     threads_by_reference: ClassVar[bool] = False
+    # What the webhook answers once the event is stored (Twilio wants TwiML): body, content type.
+    webhook_response: ClassVar[tuple[bytes, str]] = (b"", "text/plain")
 
     def verify(self, *, inbox: Inbox, request: Any) -> None:
         raise NotImplementedError

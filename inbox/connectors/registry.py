@@ -3,12 +3,14 @@
 from inbox.connectors.base import Connector
 from inbox.connectors.email import EmailConnector
 from inbox.connectors.fake import FakeConnector
+from inbox.connectors.sms import SmsConnector
 from inbox.connectors.webchat import WebchatConnector
 from inbox.models import Inbox
 
 CONNECTORS: dict[str, Connector] = {
     Inbox.Kind.WEBCHAT: WebchatConnector(),
     Inbox.Kind.EMAIL: EmailConnector(),
+    Inbox.Kind.SMS: SmsConnector(),
     Inbox.Kind.FAKE: FakeConnector(),
 }
 

@@ -5,6 +5,7 @@ import base64
 import json
 import uuid
 from datetime import UTC
+from urllib.parse import urlencode
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -228,3 +229,44 @@ class TestEmailConnector(ConnectorContract):
         from django.core import mail
 
         return connector.send(outbound), [m.body for m in mail.outbox]
+
+
+class TestSmsConnector(ConnectorContract):
+    kind = Inbox.Kind.SMS
+
+    @pytest.fixture
+    def inbox(self, twilio, settings):
+        settings.PUBLIC_BASE_URL = "https://inbox.shop.example"
+        self.twilio = twilio
+        return InboxFactory(
+            kind=self.kind,
+            settings={"from_number": "+15017122661"},
+            credentials={"account_sid": twilio.account_sid, "auth_token": twilio.auth_token},
+        )
+
+    def raw_inbound(self, inbox, text):
+        sid = "SM" + uuid.uuid4().hex
+        return urlencode({"MessageSid": sid, "SmsSid": sid, "From": "+14155550123", "Body": text}).encode()
+
+    def _request(self, inbox, token):
+        from twilio.request_validator import RequestValidator
+
+        fields = {"MessageSid": "SM1", "From": "+14155550123", "Body": "hi"}
+        path = f"/hooks/sms/{inbox.public_token}/"
+        signature = RequestValidator(token).compute_signature(f"https://inbox.shop.example{path}", fields)
+        return RequestFactory().post(path, data=fields, headers={"X-Twilio-Signature": signature})
+
+    def genuine_request(self, inbox):
+        return self._request(inbox, self.twilio.auth_token)
+
+    def forged_request(self, inbox):
+        return self._request(inbox, "guess")
+
+    def recipient(self):
+        return IdentityClaim(kind="phone", address="+14155550123")
+
+    def unreachable_outbound(self, inbox):
+        return self.outbound(inbox, to=IdentityClaim(kind="email", address="ada@example.com"))
+
+    def send_and_observe(self, connector, outbound):
+        return connector.send(outbound), [request["form"]["Body"] for request in self.twilio.requests]

@@ -14,11 +14,13 @@ from inbox.services import inbox_create, membership_add
 DEMO_INBOX_NAMES = {
     Inbox.Kind.WEBCHAT: "Website chat",
     Inbox.Kind.EMAIL: "Support email",
+    Inbox.Kind.SMS: "Text messages",
     Inbox.Kind.FAKE: "Test channel",
 }
 DEMO_INBOX_SETTINGS = {
     Inbox.Kind.WEBCHAT: {"greeting": "Hi there! Ask us anything."},
     Inbox.Kind.EMAIL: {"address": "support@example.com"},
+    Inbox.Kind.SMS: {"from_number": "+15005550006"},  # Twilio's test number: connect a real one
 }
 
 SAMPLES = [
@@ -30,6 +32,7 @@ SAMPLES = [
     ),
     (Inbox.Kind.WEBCHAT, "Grace Hopper", ["Do you ship to Canada?"], None),
     (Inbox.Kind.EMAIL, "Katherine Johnson", ["Hello, I was charged twice for order #2231."], None),
+    (Inbox.Kind.SMS, "Margaret Hamilton", ["Is the store open on Sunday?"], None),
     (Inbox.Kind.FAKE, "Alan Turing", ["Can I change the email on my account?"], None),
 ]
 
@@ -79,6 +82,8 @@ class Command(BaseCommand):
                 continue
             if kind == Inbox.Kind.WEBCHAT:
                 sender = IdentityClaim(kind="webchat", address=uuid.uuid4().hex, display="Website visitor")
+            elif kind == Inbox.Kind.SMS:
+                sender = IdentityClaim(kind="phone", address="+14155550123", display="+1 415 555 0123")
             else:
                 address = name.split()[0].lower() + "@example.com"
                 sender = IdentityClaim(kind="email", address=address, display=address)

@@ -1,0 +1,127 @@
+"""Stand-ins for providers we cannot reach: real HTTP servers on localhost that speak the provider's
+documented API, errors included, and record what they were asked."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+import pytest
+
+# Twilio's magic test numbers (https://www.twilio.com/docs/iam/test-credentials): the errors they give.
+TWILIO_MAGIC_ERRORS = {
+    "+15005550001": (400, 21211, "The 'To' number +15005550001 is not a valid phone number."),
+    "+15005550004": (400, 21610, "Attempt to send to unsubscribed recipient"),
+    "+15005550009": (400, 21614, "'To' number is not a valid mobile number"),
+}
+
+
+@dataclass
+class TwilioStandIn:
+    """Twilio's Messages resource (2010-04-01) and MMS media, for one account."""
+
+    account_sid: str = "AC" + "0" * 32
+    auth_token: str = "stand-in-auth-token"
+    requests: list[dict] = field(default_factory=list)
+    media: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    server_errors: int = 0  # answer the next N sends with a 500
+
+    def start(self) -> TwilioStandIn:
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _authorized(self) -> bool:
+                expected = base64.b64encode(f"{stand_in.account_sid}:{stand_in.auth_token}".encode()).decode()
+                return self.headers.get("Authorization") == f"Basic {expected}"
+
+            def _json(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _error(self, status: int, code: int, message: str) -> None:
+                more = f"https://www.twilio.com/docs/errors/{code}"
+                self._json(status, {"code": code, "message": message, "more_info": more, "status": status})
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                if not self._authorized():
+                    return self._error(401, 20003, "Authenticate")
+                if self.path != f"/2010-04-01/Accounts/{stand_in.account_sid}/Messages.json":
+                    return self._error(404, 20404, "The requested resource was not found")
+                stand_in.requests.append({"path": self.path, "form": form})
+                if stand_in.server_errors > 0:
+                    stand_in.server_errors -= 1
+                    return self._error(500, 20500, "Internal Server Error")
+                if form.get("To") in TWILIO_MAGIC_ERRORS:
+                    return self._error(*TWILIO_MAGIC_ERRORS[form["To"]])
+                if not form.get("Body") and not form.get("MediaUrl"):
+                    return self._error(400, 21602, "Message body is required.")
+                sid = "SM" + uuid.uuid4().hex
+                self._json(
+                    201,
+                    {
+                        "sid": sid,
+                        "account_sid": stand_in.account_sid,
+                        "to": form.get("To"),
+                        "from": form.get("From"),
+                        "messaging_service_sid": form.get("MessagingServiceSid"),
+                        "body": form.get("Body"),
+                        "status": "queued",
+                        "num_segments": "1",
+                        "direction": "outbound-api",
+                        "api_version": "2010-04-01",
+                        "uri": f"/2010-04-01/Accounts/{stand_in.account_sid}/Messages/{sid}.json",
+                    },
+                )
+
+            def do_GET(self):
+                if not self._authorized():
+                    return self._error(401, 20003, "Authenticate")
+                if self.path not in stand_in.media:
+                    return self._error(404, 20404, "The requested resource was not found")
+                content_type, content = stand_in.media[self.path]
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def add_media(self, message_sid: str, content_type: str, content: bytes) -> str:
+        path = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{message_sid}/Media/ME{uuid.uuid4().hex}"
+        self.media[path] = (content_type, content)
+        return self.base_url + path
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def twilio(settings):
+    stand_in = TwilioStandIn().start()
+    settings.TWILIO_API_BASE_URL = stand_in.base_url
+    try:
+        yield stand_in
+    finally:
+        stand_in.stop()
