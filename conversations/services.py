@@ -27,6 +27,7 @@ from inbox.connectors.base import (
     SendError,
     StatusUpdate,
 )
+from inbox.connectors.messenger import NeedsReconnection
 from inbox.connectors.parsing import sanitize_html
 from inbox.connectors.registry import connector_for
 from inbox.models import Inbox
@@ -119,15 +120,16 @@ def message_ingest(*, inbox: Inbox, inbound: InboundMessage, event: InboundEvent
             conversation=conversation,
             inbox=inbox,
             identity=identity,
-            direction=Message.Direction.INBOUND,
-            sender_type=Message.Sender.CUSTOMER,
+            # An echo of what the business wrote in the provider's own app is an agent's message.
+            direction=Message.Direction.OUTBOUND if inbound.from_business else Message.Direction.INBOUND,
+            sender_type=Message.Sender.AGENT if inbound.from_business else Message.Sender.CUSTOMER,
             text=inbound.text,
             full_text=inbound.full_text,
             # Enforced here, the one way in, whatever a connector did already.
             html=sanitize_html(inbound.html),
             external_id=inbound.external_id,
             source_event=event,
-            status=Message.Status.RECEIVED,
+            status=Message.Status.SENT if inbound.from_business else Message.Status.RECEIVED,
             sent_at=inbound.sent_at,
             automatic=inbound.automatic,
         )
@@ -159,7 +161,7 @@ def message_ingest(*, inbox: Inbox, inbound: InboundMessage, event: InboundEvent
         if any(a.content_id for a in attachments):
             message.html = _inline_images(message.html, attachments)
             Message.objects.filter(pk=message.pk).update(html=message.html)
-        _conversation_touch(message, inbound=True)
+        _conversation_touch(message, inbound=not inbound.from_business)
         conversation.inbox, conversation.customer = inbox, identity.customer
         broadcasts.message_created(message)
         return message
@@ -313,6 +315,12 @@ def message_deliver(*, message_id: int) -> None:
         inbox=message.inbox,
         to=IdentityClaim(kind=identity.kind, address=identity.address, display=identity.display),
         to_opted_out=identity.opted_out_at is not None,
+        last_inbound_at=Message.objects.filter(
+            inbox_id=message.inbox_id, identity_id=identity.pk, direction=Message.Direction.INBOUND
+        )
+        .order_by("-sent_at")
+        .values_list("sent_at", flat=True)
+        .first(),
         text=message.text,
         html=message.html,
         author_name=(author.get_full_name() or author.get_username()) if author else "",
@@ -336,6 +344,8 @@ def message_deliver(*, message_id: int) -> None:
     except Exception as exc:
         if isinstance(exc, SendError) and exc.recipient_opted_out:
             ContactIdentity.objects.filter(pk=identity.pk).update(opted_out_at=timezone.now())
+        if isinstance(exc, NeedsReconnection):
+            Inbox.objects.filter(pk=message.inbox_id).update(needs_reconnection=str(exc)[:500])
         # Back in the queue, so a retry (or the stale-message sweep) can claim it again.
         Message.objects.filter(pk=message_id, status=Message.Status.SENDING).update(status=Message.Status.QUEUED)
         raise
@@ -399,6 +409,8 @@ def inbound_events_retry_stale(*, older_than: timedelta) -> list[int]:
 
 def message_status_update(*, inbox: Inbox, update: StatusUpdate) -> int | None:
     """Apply a provider's delivery report; unknown ids and backward steps are ignored."""
+    if update.watermark is not None:
+        return _watermark_apply(inbox=inbox, update=update)
     found = Message.objects.filter(inbox=inbox, external_id=update.external_id).values_list("pk", flat=True)
     message_id = found.first()
     if message_id is None:
@@ -406,6 +418,19 @@ def message_status_update(*, inbox: Inbox, update: StatusUpdate) -> int | None:
         return None
     _status_advance(message_id, update.status, update.detail)
     return message_id
+
+
+def _watermark_apply(*, inbox: Inbox, update: StatusUpdate) -> int:
+    """Every message we sent this recipient on this inbox up to the watermark takes the status."""
+    ids = Message.objects.filter(
+        inbox=inbox,
+        direction=Message.Direction.OUTBOUND,
+        identity__kind="messenger",
+        identity__address=update.recipient,
+        sent_at__lte=update.watermark,
+        status__in=[Message.Status.SENT, Message.Status.DELIVERED],
+    ).values_list("pk", flat=True)[:500]
+    return sum(_status_advance(message_id, update.status, "") for message_id in list(ids))
 
 
 def message_receipts_apply(*, inbox: Inbox, visitor_id: str, message_ids: list[int], status: str) -> int:

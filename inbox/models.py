@@ -22,6 +22,7 @@ class Inbox(models.Model):
         WEBCHAT = "webchat", "Website chat"
         EMAIL = "email", "Email"
         SMS = "sms", "SMS (Twilio)"
+        MESSENGER = "messenger", "Facebook Messenger"
         FAKE = "fake", "Fake"  # for tests and demos
 
     class ResolvedPolicy(models.TextChoices):
@@ -44,6 +45,8 @@ class Inbox(models.Model):
         "days old; a later reply starts a new conversation linked to the old one. Empty: no limit.",
     )
     is_active = models.BooleanField(default=True)
+    # Set when the provider refuses our credentials (a revoked page token): admins must reconnect.
+    needs_reconnection = models.CharField(max_length=500, blank=True)
     members = models.ManyToManyField(
         django_settings.AUTH_USER_MODEL, through="InboxMembership", related_name="inboxes", blank=True
     )

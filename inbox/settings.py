@@ -187,6 +187,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
 # Twilio's REST API (tests point it at a local stand-in), and the largest MMS media taken.
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com").rstrip("/")
 SMS_MEDIA_MAX_BYTES = env.int("SMS_MEDIA_MAX_BYTES", default=5 * 1024 * 1024)
+# Meta's Graph API for Messenger (tests point it at a local stand-in), and the version we speak.
+GRAPH_API_BASE_URL = env.str("GRAPH_API_BASE_URL", default="https://graph.facebook.com").rstrip("/")
+GRAPH_API_VERSION = env.str("GRAPH_API_VERSION", default="v23.0")
 
 # What an agent may attach to one reply, in all.
 REPLY_ATTACHMENTS_MAX_BYTES = env.int("REPLY_ATTACHMENTS_MAX_BYTES", default=20 * 1024 * 1024)

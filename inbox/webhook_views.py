@@ -6,7 +6,7 @@ from hashlib import sha256
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseForbidden, HttpResponseNotFound
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
 from conversations.services import inbound_event_record, inbound_event_record_failed
 from conversations.tasks import inbound_event_process_task
@@ -20,11 +20,15 @@ logger = logging.getLogger(__name__)
 
 
 @csrf_exempt
-@require_POST
+@require_http_methods(["GET", "POST"])
 def inbound_webhook(request, kind, token):
     inbox = Inbox.objects.filter(public_token=token, kind=kind, is_active=True).exclude(kind=Inbox.Kind.WEBCHAT).first()
     if inbox is None:
         return HttpResponseNotFound("No active inbox answers at this address. Check the webhook URL.")
+    if request.method == "GET":
+        return connector_for(inbox).handshake(inbox=inbox, request=request) or HttpResponse(
+            "Use POST.", status=405, headers={"Allow": "POST"}
+        )
     if int(request.META.get("CONTENT_LENGTH") or 0) > settings.WEBHOOK_MAX_BODY_BYTES:
         return HttpResponse("Payload too large.", status=413)
     connector = connector_for(inbox)

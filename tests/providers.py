@@ -125,3 +125,99 @@ def twilio(settings):
         yield stand_in
     finally:
         stand_in.stop()
+
+
+@dataclass
+class GraphStandIn:
+    """Meta's Graph API for Messenger: the Send API and user profiles, errors as Meta sends them."""
+
+    version: str = "v23.0"
+    page_token: str = "EAAG-stand-in-page-token"
+    requests: list[dict] = field(default_factory=list)
+    profile_requests: list[str] = field(default_factory=list)
+    revoked: bool = False
+    rate_limited: int = 0  # answer the next N sends with "too many calls"
+
+    def start(self) -> GraphStandIn:
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _json(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _error(self, status: int, code: int, message: str, kind="OAuthException", subcode=None) -> None:
+                error = {"message": message, "type": kind, "code": code, "fbtrace_id": "AbCdEf123"}
+                if subcode:
+                    error["error_subcode"] = subcode
+                self._json(status, {"error": error})
+
+            def _token_ok(self, query: dict) -> bool:
+                if stand_in.revoked:
+                    self._error(
+                        400,
+                        190,
+                        "Error validating access token: The session has been invalidated because the user "
+                        "changed their password or Facebook has changed the session for security reasons.",
+                        subcode=460,
+                    )
+                    return False
+                if query.get("access_token") != stand_in.page_token:
+                    self._error(400, 190, "Invalid OAuth access token - Cannot parse access token")
+                    return False
+                return True
+
+            def do_POST(self):
+                path, _, query_string = self.path.partition("?")
+                query = {k: v[-1] for k, v in parse_qs(query_string).items()}
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                if path != f"/{stand_in.version}/me/messages":
+                    return self._error(404, 803, "Unknown path", kind="GraphMethodException")
+                if not self._token_ok(query):
+                    return
+                stand_in.requests.append(body)
+                if stand_in.rate_limited > 0:
+                    stand_in.rate_limited -= 1
+                    return self._error(400, 613, "Calls to this api have exceeded the rate limit.")
+                self._json(
+                    200,
+                    {"recipient_id": body["recipient"]["id"], "message_id": "m_" + uuid.uuid4().hex},
+                )
+
+            def do_GET(self):
+                path, _, query_string = self.path.partition("?")
+                query = {k: v[-1] for k, v in parse_qs(query_string).items()}
+                psid = path.rsplit("/", 1)[-1]
+                if not self._token_ok(query):
+                    return
+                stand_in.profile_requests.append(psid)
+                self._json(200, {"first_name": "Hedy", "last_name": "Lamarr", "id": psid})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def graph(settings):
+    stand_in = GraphStandIn().start()
+    settings.GRAPH_API_BASE_URL, settings.GRAPH_API_VERSION = stand_in.base_url, stand_in.version
+    try:
+        yield stand_in
+    finally:
+        stand_in.stop()

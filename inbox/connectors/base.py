@@ -75,13 +75,19 @@ class InboundMessage:
     undeliverable: tuple[tuple[str, str], ...] = ()
     # SMS keywords: True for STOP (nothing may be sent any more), False for START, None otherwise.
     opt_out: bool | None = None
+    # Sent by the business from the provider's own app (a Messenger echo): an agent's message to
+    # ``sender``, the customer, recorded as sent.
+    from_business: bool = False
 
 
 @dataclass(frozen=True)
 class StatusUpdate:
-    external_id: str
+    external_id: str  # "" with a watermark
     status: str  # one of Message.Status
     detail: str = ""
+    # Messenger's watermarks: every message to ``recipient`` sent up to this time has this status.
+    recipient: str = ""
+    watermark: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,7 @@ class OutboundMessage:
     automatic: bool = False  # written by the system, not a person: mail says Auto-Submitted
     attachments: tuple[AttachmentContent, ...] = ()
     to_opted_out: bool = False  # the recipient texted STOP
+    last_inbound_at: datetime | None = None  # the recipient's latest message on this inbox
 
 
 class Connector:
@@ -110,6 +117,10 @@ class Connector:
     threads_by_reference: ClassVar[bool] = False
     # What the webhook answers once the event is stored (Twilio wants TwiML): body, content type.
     webhook_response: ClassVar[tuple[bytes, str]] = (b"", "text/plain")
+
+    def handshake(self, *, inbox: Inbox, request: Any):
+        """Answer a provider's GET on the webhook URL (Meta's subscription check); None: not offered."""
+        return None
 
     def verify(self, *, inbox: Inbox, request: Any) -> None:
         raise NotImplementedError

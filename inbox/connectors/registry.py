@@ -3,6 +3,7 @@
 from inbox.connectors.base import Connector
 from inbox.connectors.email import EmailConnector
 from inbox.connectors.fake import FakeConnector
+from inbox.connectors.messenger import MessengerConnector
 from inbox.connectors.sms import SmsConnector
 from inbox.connectors.webchat import WebchatConnector
 from inbox.models import Inbox
@@ -11,6 +12,7 @@ CONNECTORS: dict[str, Connector] = {
     Inbox.Kind.WEBCHAT: WebchatConnector(),
     Inbox.Kind.EMAIL: EmailConnector(),
     Inbox.Kind.SMS: SmsConnector(),
+    Inbox.Kind.MESSENGER: MessengerConnector(),
     Inbox.Kind.FAKE: FakeConnector(),
 }
 

@@ -15,6 +15,7 @@ DEMO_INBOX_NAMES = {
     Inbox.Kind.WEBCHAT: "Website chat",
     Inbox.Kind.EMAIL: "Support email",
     Inbox.Kind.SMS: "Text messages",
+    Inbox.Kind.MESSENGER: "Facebook page",
     Inbox.Kind.FAKE: "Test channel",
 }
 DEMO_INBOX_SETTINGS = {
@@ -33,6 +34,7 @@ SAMPLES = [
     (Inbox.Kind.WEBCHAT, "Grace Hopper", ["Do you ship to Canada?"], None),
     (Inbox.Kind.EMAIL, "Katherine Johnson", ["Hello, I was charged twice for order #2231."], None),
     (Inbox.Kind.SMS, "Margaret Hamilton", ["Is the store open on Sunday?"], None),
+    (Inbox.Kind.MESSENGER, "Hedy Lamarr", ["Hi! Do you have the blue one in size M?"], None),
     (Inbox.Kind.FAKE, "Alan Turing", ["Can I change the email on my account?"], None),
 ]
 
@@ -84,6 +86,8 @@ class Command(BaseCommand):
                 sender = IdentityClaim(kind="webchat", address=uuid.uuid4().hex, display="Website visitor")
             elif kind == Inbox.Kind.SMS:
                 sender = IdentityClaim(kind="phone", address="+14155550123", display="+1 415 555 0123")
+            elif kind == Inbox.Kind.MESSENGER:
+                sender = IdentityClaim(kind="messenger", address="6789012345678901", display="Messenger user")
             else:
                 address = name.split()[0].lower() + "@example.com"
                 sender = IdentityClaim(kind="email", address=address, display=address)
