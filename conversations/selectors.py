@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Max, Q, QuerySet
 
 from conversations.models import Attachment, Conversation, InboundEvent, Message
 from customers.models import ContactIdentity
@@ -133,3 +133,55 @@ def message_original_for_agent(*, user, message_id: int) -> InboundEvent | None:
     return InboundEvent.objects.filter(
         messages__pk=message_id, inbox_id__in=visible_inbox_ids(user), content_type="message/rfc822"
     ).first()
+
+
+@dataclass(frozen=True)
+class ReplyChannel:
+    """One way to answer a customer: an identity of theirs, on an inbox that reaches it."""
+
+    identity_id: int
+    address: str
+    inbox_id: int
+    inbox_name: str
+
+    @property
+    def value(self) -> str:
+        return f"{self.identity_id}:{self.inbox_id}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.inbox_name} · {self.address}"
+
+
+def reply_channels(*, user, conversation: Conversation) -> list[ReplyChannel]:
+    """Where the agent may answer this customer, the one they last wrote from first: each identity
+    with the inbox it wrote to, among the agent's inboxes (one query)."""
+    rows = (
+        Message.objects.filter(
+            conversation__customer_id=conversation.customer_id,
+            inbox_id__in=visible_inbox_ids(user),
+            direction=Message.Direction.INBOUND,
+            identity__isnull=False,
+        )
+        .values("identity_id", "identity__address", "inbox_id", "inbox__name")
+        .annotate(last=Max("sent_at"))
+        .order_by("-last")
+    )
+    # Grouped by (identity, inbox): one row per pair, the most recently used first.
+    channels = [
+        ReplyChannel(
+            row["identity_id"],
+            row["identity__address"],
+            row["inbox_id"],
+            row["inbox__name"],
+        )
+        for row in rows
+    ]
+    if not any((c.identity_id, c.inbox_id) == (conversation.identity_id, conversation.inbox_id) for c in channels):
+        identity = conversation.identity  # the conversation's own way, even before the customer wrote on it
+        channels.append(
+            ReplyChannel(
+                identity.pk, identity.display or identity.address, conversation.inbox_id, conversation.inbox.name
+            )
+        )
+    return channels

@@ -259,8 +259,28 @@ def _conversation_touch(message: Message, *, inbound: bool) -> None:
     conversation.last_message_preview = preview
 
 
-def message_reply(*, conversation: Conversation, author, text: str, files=()) -> Message:
-    """Queue an agent's reply on the conversation's channel; the send happens after commit."""
+def conversation_for_channel(*, conversation: Conversation, inbox_id: int, identity: ContactIdentity) -> Conversation:
+    """Where a reply on another of the customer's channels goes: their latest conversation on that
+    inbox, or a new one there (the customer's timeline shows them all together)."""
+    if conversation.inbox_id == inbox_id:
+        return conversation
+    latest = (
+        Conversation.objects.filter(customer_id=conversation.customer_id, inbox_id=inbox_id)
+        .order_by("-last_message_at", "-id")
+        .first()
+    )
+    return latest or Conversation.objects.create(
+        inbox_id=inbox_id,
+        customer_id=conversation.customer_id,
+        identity=identity,
+        subject=conversation.subject,
+        last_message_at=timezone.now(),
+    )
+
+
+def message_reply(*, conversation: Conversation, author, text: str, files=(), identity=None) -> Message:
+    """Queue an agent's reply on the conversation's channel (to ``identity``, by default the one the
+    conversation runs on); the send happens after commit."""
     from conversations.tasks import message_deliver_task  # tasks import this module
 
     text = text.strip()
@@ -270,7 +290,7 @@ def message_reply(*, conversation: Conversation, author, text: str, files=()) ->
         message = Message.objects.create(
             conversation=conversation,
             inbox_id=conversation.inbox_id,
-            identity_id=conversation.identity_id,
+            identity_id=identity.pk if identity else conversation.identity_id,
             direction=Message.Direction.OUTBOUND,
             sender_type=Message.Sender.AGENT,
             author=author,

@@ -21,3 +21,8 @@ def customer_possible_match(*, user, customer: Customer) -> Customer | None:
     if not match_id:
         return None
     return Customer.objects.filter(pk=match_id, conversations__inbox_id__in=visible_inbox_ids(user)).first()
+
+
+def customer_for_agent(*, user, customer_id: int) -> Customer | None:
+    """A customer the agent may see: one with a conversation in one of the agent's inboxes."""
+    return Customer.objects.filter(pk=customer_id, conversations__inbox_id__in=visible_inbox_ids(user)).first()

@@ -1,4 +1,5 @@
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from customers.models import ContactIdentity, Customer
 from inbox.connectors.base import IdentityClaim
@@ -74,3 +75,30 @@ def customer_resolve(
     if changed:
         customer.save(update_fields=["name", "attributes", "updated_at"])
     return identity
+
+
+def customer_merge(*, source: Customer, target: Customer) -> Customer:
+    """Make two customers one (say, the one who texted and the one who emailed): the source's
+    identities and conversations become the target's, so one timeline shows every channel. The
+    source stays, marked merged, so that the merge can be traced (and later undone)."""
+    from conversations.models import Conversation
+
+    if source.pk == target.pk:
+        raise ValueError("A customer cannot be merged with themselves.")
+    with transaction.atomic():
+        # Both rows locked, in a fixed order: ingest locks a customer row too, so no message lands
+        # on the source half-way through.
+        locked = {
+            c.pk: c for c in Customer.objects.select_for_update().filter(pk__in=[source.pk, target.pk]).order_by("pk")
+        }
+        source, target = locked[source.pk], locked[target.pk]
+        if source.merged_into_id or target.merged_into_id:
+            raise ValueError("One of these customers was already merged into another.")
+        ContactIdentity.objects.filter(customer=source).update(customer=target)
+        Conversation.objects.filter(customer=source).update(customer=target, updated_at=timezone.now())
+        target.name = target.name or source.name
+        target.attributes = {**source.attributes, **target.attributes}
+        target.save(update_fields=["name", "attributes", "updated_at"])
+        source.merged_into = target
+        source.save(update_fields=["merged_into", "updated_at"])
+    return target

@@ -32,12 +32,12 @@ def inbound_webhook(request, kind, token):
     if int(request.META.get("CONTENT_LENGTH") or 0) > settings.WEBHOOK_MAX_BODY_BYTES:
         return HttpResponse("Payload too large.", status=413)
     connector = connector_for(inbox)
+    raw = request.body  # read first: a verifier reading form fields must not consume the stream
     try:
         connector.verify(inbox=inbox, request=request)
     except WebhookVerificationFailed as exc:
         logger.warning("refused webhook for inbox %s: %s", inbox.pk, exc)
         return HttpResponseForbidden("Signature verification failed.")
-    raw = request.body
     content_type = request.content_type or "application/octet-stream"
     try:
         external_id = connector.event_id(inbox=inbox, raw=raw, content_type=content_type)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("conversations/<int:conversation_id>/reply/", views.conversation_reply, name="conversation_reply"),
     path("conversations/<int:conversation_id>/earlier/", views.timeline_earlier, name="timeline_earlier"),
     path("sync/", views.sync, name="sync"),
+    path("customers/<int:customer_id>/merge/", views.customer_merge_view, name="customer_merge"),
     path("attachments/<int:attachment_id>/", views.attachment, name="attachment"),
     path("messages/<int:message_id>/original.eml", views.message_original, name="message_original"),
 ]

@@ -5,14 +5,16 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import selectors
-from conversations.services import message_reply
-from customers.selectors import customer_identities, customer_possible_match
+from conversations.services import conversation_for_channel, message_reply
+from customers.models import ContactIdentity
+from customers.selectors import customer_for_agent, customer_identities, customer_possible_match
+from customers.services import customer_merge
 
 # Clocks of several server processes differ a little; resync looks back this much further.
 SYNC_OVERLAP = timedelta(seconds=5)
@@ -49,6 +51,7 @@ def _conversation_context(request, conversation_id):
     timeline, earlier = selectors.customer_timeline(user=request.user, customer_id=conversation.customer_id)
     return {
         "conversation": conversation,
+        "channels": selectors.reply_channels(user=request.user, conversation=conversation),
         "timeline": timeline,
         "earlier": earlier.encode() if earlier else "",
         "identities": customer_identities(user=request.user, customer_id=conversation.customer_id),
@@ -85,7 +88,9 @@ def timeline_earlier(request, conversation_id):
 
 
 def _composer_refused(request, conversation, error):
-    return render(request, "workspace/_composer.html", {"conversation": conversation, "error": error}, status=422)
+    channels = selectors.reply_channels(user=request.user, conversation=conversation)
+    context = {"conversation": conversation, "channels": channels, "error": error}
+    return render(request, "workspace/_composer.html", context, status=422)
 
 
 @login_required
@@ -99,7 +104,13 @@ def conversation_reply(request, conversation_id):
     if sum(f.size for f in files) > settings.REPLY_ATTACHMENTS_MAX_BYTES:
         limit = settings.REPLY_ATTACHMENTS_MAX_BYTES // 1024 // 1024
         return _composer_refused(request, conversation, f"Attachments may add up to {limit} MB.")
-    message = message_reply(conversation=conversation, author=request.user, text=text, files=files)
+    channels = {c.value: c for c in selectors.reply_channels(user=request.user, conversation=conversation)}
+    channel = channels.get(request.POST.get("channel") or f"{conversation.identity_id}:{conversation.inbox_id}")
+    if channel is None:
+        return _composer_refused(request, conversation, "That channel is not one of this customer's.")
+    identity = ContactIdentity.objects.get(pk=channel.identity_id)
+    target = conversation_for_channel(conversation=conversation, inbox_id=channel.inbox_id, identity=identity)
+    message = message_reply(conversation=target, author=request.user, text=text, files=files, identity=identity)
     message = selectors.message_for_display(message.pk)
     return render(request, "workspace/_reply_sent.html", {"conversation": conversation, "message": message})
 
@@ -156,3 +167,20 @@ def message_original(request, message_id):
     response = HttpResponse(bytes(event.raw), content_type="message/rfc822")
     response["Content-Disposition"] = f'attachment; filename="message-{message_id}.eml"'
     return response
+
+
+@login_required
+@require_POST
+def customer_merge_view(request, customer_id):
+    """Merge another customer (both must be in the agent's inboxes) into this one."""
+    target = customer_for_agent(user=request.user, customer_id=customer_id)
+    other = request.POST.get("other", "")
+    source = customer_for_agent(user=request.user, customer_id=int(other)) if other.isdigit() else None
+    if target is None or source is None:
+        raise Http404("No such customer in your inboxes.")
+    try:
+        customer_merge(source=source, target=target)
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
+    conversation = request.POST.get("conversation", "")
+    return redirect("workspace:conversation_detail", int(conversation)) if conversation.isdigit() else redirect("/")

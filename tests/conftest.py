@@ -57,6 +57,13 @@ def agent(db):
 
 
 @pytest.fixture
+def agent_client(client, agent):
+    """The test client, signed in as the agent."""
+    client.force_login(agent)
+    return client
+
+
+@pytest.fixture
 def webchat_inbox(db, agent):
     inbox = InboxFactory(kind="webchat", name="Website")
     MembershipFactory(inbox=inbox, user=agent)

@@ -20,12 +20,6 @@ CORPUS_FILES = sorted(CORPUS.glob("*/*.eml"))
 
 
 @pytest.fixture
-def agent_client(client, agent):
-    client.force_login(agent)
-    return client
-
-
-@pytest.fixture
 def email_inbox(agent):
     inbox = InboxFactory(kind="email", name="Support", settings={"address": "support@shop.example"})
     MembershipFactory(inbox=inbox, user=agent)

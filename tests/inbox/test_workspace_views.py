@@ -13,12 +13,6 @@ from tests.helpers import inbound
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def agent_client(client, agent):
-    client.force_login(agent)
-    return client
-
-
 def test_workspace_needs_login(client):
     response = client.get("/")
     assert response.status_code == 302
@@ -89,13 +83,13 @@ def test_conversation_shows_customer_timeline_across_conversations_and_channels(
 
 def test_conversation_page_costs_fixed_queries(agent_client, agent, webchat_inbox, django_assert_num_queries):
     conversation = message_ingest(inbox=webchat_inbox, inbound=inbound("one", address="v1")).conversation
-    # session, user, conversation, timeline, the timeline's attachments, identities, list
-    with django_assert_num_queries(7):
+    # session, user, conversation, timeline, the timeline's attachments, reply channels, identities, list
+    with django_assert_num_queries(8):
         agent_client.get(f"/conversations/{conversation.pk}/")
     for i in range(20):  # customer messages and agents' replies, by several agents
         message_ingest(inbox=webchat_inbox, inbound=inbound(f"more {i}", address="v1"))
         MessageFactory(conversation=conversation, direction="out", sender_type="agent", author=UserFactory())
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         agent_client.get(f"/conversations/{conversation.pk}/")
 
 
