@@ -143,6 +143,7 @@ class ReplyChannel:
     address: str
     inbox_id: int
     inbox_name: str
+    blocked: str = ""  # why a reply cannot go out this way now, for the composer to say before sending
 
     @property
     def value(self) -> str:
@@ -163,10 +164,12 @@ def reply_channels(*, user, conversation: Conversation) -> list[ReplyChannel]:
             direction=Message.Direction.INBOUND,
             identity__isnull=False,
         )
-        .values("identity_id", "identity__address", "inbox_id", "inbox__name")
+        .values("identity_id", "identity__address", "identity__opted_out_at", "inbox_id", "inbox__name", "inbox__kind")
         .annotate(last=Max("sent_at"))
         .order_by("-last")
     )
+    # Inboxes allowed Messenger's human agent tag (a JSON setting: not something to group by).
+    tagged = {conversation.inbox_id} if conversation.inbox.settings.get("human_agent_tag") else set()
     # Grouped by (identity, inbox): one row per pair, the most recently used first.
     channels = [
         ReplyChannel(
@@ -174,14 +177,26 @@ def reply_channels(*, user, conversation: Conversation) -> list[ReplyChannel]:
             row["identity__address"],
             row["inbox_id"],
             row["inbox__name"],
+            _blocked(row["inbox__kind"], row["identity__opted_out_at"], row["last"], tagged=row["inbox_id"] in tagged),
         )
         for row in rows
     ]
     if not any((c.identity_id, c.inbox_id) == (conversation.identity_id, conversation.inbox_id) for c in channels):
-        identity = conversation.identity  # the conversation's own way, even before the customer wrote on it
-        channels.append(
-            ReplyChannel(
-                identity.pk, identity.display or identity.address, conversation.inbox_id, conversation.inbox.name
-            )
-        )
+        # The conversation's own way, even before the customer wrote on it.
+        identity, inbox = conversation.identity, conversation.inbox
+        channels.append(ReplyChannel(identity.pk, identity.address, inbox.pk, inbox.name))
     return channels
+
+
+def _blocked(kind: str, opted_out_at, last_inbound, *, tagged: bool) -> str:
+    """What the provider would refuse, said before the agent writes (the send checks it again)."""
+    from django.utils import timezone
+
+    from inbox.connectors.messenger import HUMAN_AGENT_WINDOW, RESPONSE_WINDOW
+
+    if kind == "sms" and opted_out_at:
+        return "they opted out (texted STOP) and must text START first"
+    if kind == "messenger" and last_inbound:
+        if timezone.now() - last_inbound > (HUMAN_AGENT_WINDOW if tagged else RESPONSE_WINDOW):
+            return f"Messenger allows replies only within {'7 days' if tagged else '24 hours'} of their last message"
+    return ""

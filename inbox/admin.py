@@ -14,7 +14,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Inbox)
 class InboxAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "is_active", "public_token", "created_at"]
+    list_display = ["name", "kind", "is_active", "needs_reconnection", "public_token", "created_at"]
     list_filter = ["kind", "is_active"]
     search_fields = ["name", "public_token"]
     readonly_fields = ["public_token", "created_at"]
@@ -25,6 +25,7 @@ class InboxAdmin(admin.ModelAdmin):
         "is_active",
         "on_resolved_reply",
         "reopen_within_days",
+        "needs_reconnection",
         "settings",
         "secret",
         "credentials",

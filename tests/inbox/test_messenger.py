@@ -155,10 +155,12 @@ def test_reply_goes_out_as_the_send_api_documents_and_echoes_and_watermarks_come
 
 
 def test_after_24_hours_a_reply_is_refused_with_the_reason_unless_the_human_agent_tag_is_on(
-    post_meta, graph, page_inbox, agent, django_capture_on_commit_callbacks
+    post_meta, graph, page_inbox, agent, agent_client, django_capture_on_commit_callbacks
 ):
     post_meta(batch(entry(text_item("m_1", "Hello?", at=now_ms(-timedelta(hours=25))))))
     conversation = Conversation.objects.get()
+    page = agent_client.get(f"/conversations/{conversation.pk}/").content.decode()
+    assert "Messenger allows replies only within 24 hours of their last message" in page  # said before writing
     with django_capture_on_commit_callbacks(execute=True):
         late = message_reply(conversation=conversation, author=agent, text="Sorry for the wait")
     late.refresh_from_db()
@@ -206,3 +208,27 @@ def test_rate_limits_say_a_retry_can_help(graph, page_inbox):
         MessengerConnector().send(outbound)
     assert limited.value.retryable is True and "613" in str(limited.value)
     assert MessengerConnector().send(outbound).startswith("m_")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_retried_concurrently_and_a_mid_in_two_batches_yield_one_message(page_inbox, graph):
+    import functools
+
+    from django.test import Client
+
+    from tests.helpers import run_concurrently
+
+    first = json.dumps(batch(entry(text_item("m_burst", "only once")))).encode()
+    second = json.dumps(batch(entry(text_item("m_burst", "only once"), text_item("m_other", "and this")))).encode()
+
+    def post(body):
+        Client().post(
+            f"/hooks/messenger/{page_inbox.public_token}/",
+            data=body,
+            content_type="application/json",
+            headers={"X-Hub-Signature-256": signature_of(APP_SECRET, body)},
+        )
+
+    run_concurrently(*[functools.partial(post, first)] * 4, *[functools.partial(post, second)] * 4)
+    assert sorted(Message.objects.values_list("external_id", flat=True)) == ["m_burst", "m_other"]
+    assert InboundEvent.objects.count() == 2 and Conversation.objects.count() == 1

@@ -158,12 +158,14 @@ def test_undelivered_status_shows_the_twilio_error(post_twilio, twilio, agent, d
 
 
 def test_stop_opts_the_number_out_and_replies_are_refused_until_start(
-    post_twilio, twilio, agent, django_capture_on_commit_callbacks
+    post_twilio, twilio, agent, agent_client, django_capture_on_commit_callbacks
 ):
     post_twilio(inbound_fields(twilio, sid="SM" + "3" * 32, body="STOP", OptOutType="STOP"))
     identity = ContactIdentity.objects.get(kind="phone")
     assert identity.opted_out_at is not None
     conversation = Conversation.objects.get()
+    page = agent_client.get(f"/conversations/{conversation.pk}/").content.decode()
+    assert "they opted out (texted STOP)" in page  # the agent sees why before writing
     with django_capture_on_commit_callbacks(execute=True):
         refused = message_reply(conversation=conversation, author=agent, text="Are you sure?")
     refused.refresh_from_db()
