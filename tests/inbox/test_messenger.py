@@ -232,3 +232,27 @@ def test_a_batch_retried_concurrently_and_a_mid_in_two_batches_yield_one_message
     run_concurrently(*[functools.partial(post, first)] * 4, *[functools.partial(post, second)] * 4)
     assert sorted(Message.objects.values_list("external_id", flat=True)) == ["m_burst", "m_other"]
     assert InboundEvent.objects.count() == 2 and Conversation.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_end_to_end_the_agent_sees_the_message_and_the_read_watermark_live(post_meta, graph, agent):
+    from asgiref.sync import sync_to_async
+
+    from tests.sockets import agent_socket, session_cookie
+
+    ws, connected = await agent_socket(cookie=await sync_to_async(session_cookie)(agent))
+    assert connected
+    await sync_to_async(post_meta)(batch(entry(text_item("m_live", "Is the blue one back?"))))
+    assert "Is the blue one back?" in await ws.receive_from(timeout=5)
+
+    conversation = await sync_to_async(Conversation.objects.get)()
+    reply = await sync_to_async(message_reply)(conversation=conversation, author=agent, text="Yes, since Monday")
+    assert "Yes, since Monday" in await ws.receive_from(timeout=5)
+    assert 'class="delivery delivery-sent"' in await ws.receive_from(timeout=5)
+    assert graph.requests[-1]["message"]["text"] == "Yes, since Monday"
+
+    read = {"sender": {"id": PSID}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms()}
+    await sync_to_async(post_meta)(batch(entry({**read, "read": {"watermark": now_ms(timedelta(seconds=1))}})))
+    frame = await ws.receive_from(timeout=5)
+    assert f'id="msg-{reply.pk}"' in frame and "Read" in frame
+    await ws.disconnect()

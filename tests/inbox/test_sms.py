@@ -243,3 +243,26 @@ async def test_end_to_end_the_agent_sees_the_text_and_the_delivery_of_the_reply_
     frame = await ws.receive_from(timeout=5)
     assert f'id="msg-{reply.pk}"' in frame and "Delivered" in frame
     await ws.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_text_retried_concurrently_is_one_message(sms_inbox, twilio):
+    from django.test import Client
+
+    from tests.helpers import run_concurrently
+
+    fields = inbound_fields(twilio, sid="SM" + "9" * 32)
+    path = f"/hooks/sms/{sms_inbox.public_token}/"
+    signature = RequestValidator(twilio.auth_token).compute_signature(PUBLIC_BASE_URL + path, fields)
+
+    def post():
+        response = Client().post(
+            path,
+            data=urlencode(fields),
+            content_type="application/x-www-form-urlencoded",
+            headers={"X-Twilio-Signature": signature},
+        )
+        assert response.status_code == 200
+
+    run_concurrently(*[post] * 6)
+    assert Message.objects.count() == InboundEvent.objects.count() == 1
