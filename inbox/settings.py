@@ -190,6 +190,9 @@ SMS_MEDIA_MAX_BYTES = env.int("SMS_MEDIA_MAX_BYTES", default=5 * 1024 * 1024)
 # Meta's Graph API for Messenger (tests point it at a local stand-in), and the version we speak.
 GRAPH_API_BASE_URL = env.str("GRAPH_API_BASE_URL", default="https://graph.facebook.com").rstrip("/")
 GRAPH_API_VERSION = env.str("GRAPH_API_VERSION", default="v23.0")
+# Where Messenger attachments may be fetched from (Meta's CDN), and the largest taken.
+MESSENGER_MEDIA_HOSTS = env.list("MESSENGER_MEDIA_HOSTS", default=["fbcdn.net", "fbsbx.com"])
+MESSENGER_MEDIA_MAX_BYTES = env.int("MESSENGER_MEDIA_MAX_BYTES", default=25 * 1024 * 1024)
 
 # What an agent may attach to one reply, in all.
 REPLY_ATTACHMENTS_MAX_BYTES = env.int("REPLY_ATTACHMENTS_MAX_BYTES", default=20 * 1024 * 1024)

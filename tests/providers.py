@@ -137,6 +137,7 @@ class GraphStandIn:
     profile_requests: list[str] = field(default_factory=list)
     revoked: bool = False
     rate_limited: int = 0  # answer the next N sends with "too many calls"
+    media: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # Meta's CDN, for attachments
 
     def start(self) -> GraphStandIn:
         stand_in = self
@@ -193,6 +194,13 @@ class GraphStandIn:
 
             def do_GET(self):
                 path, _, query_string = self.path.partition("?")
+                if path in stand_in.media:  # the CDN needs no token: its URLs are signed and expire
+                    content_type, content = stand_in.media[path]
+                    self.send_response(200)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(content)))
+                    self.end_headers()
+                    return self.wfile.write(content)
                 query = {k: v[-1] for k, v in parse_qs(query_string).items()}
                 psid = path.rsplit("/", 1)[-1]
                 if not self._token_ok(query):
@@ -208,6 +216,11 @@ class GraphStandIn:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
+    def add_media(self, name: str, content_type: str, content: bytes) -> str:
+        path = f"/v/t1.15752-9/{name}"
+        self.media[path] = (content_type, content)
+        return self.base_url + path
+
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
@@ -217,6 +230,7 @@ class GraphStandIn:
 def graph(settings):
     stand_in = GraphStandIn().start()
     settings.GRAPH_API_BASE_URL, settings.GRAPH_API_VERSION = stand_in.base_url, stand_in.version
+    settings.MESSENGER_MEDIA_HOSTS = ["127.0.0.1"]  # the stand-in is the CDN; nothing else is fetched
     try:
         yield stand_in
     finally:

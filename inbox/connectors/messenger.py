@@ -12,12 +12,14 @@ import hashlib
 import hmac
 import logging
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseForbidden
 
 from inbox.connectors.base import (
+    AttachmentContent,
     Connector,
     IdentityClaim,
     InboundMessage,
@@ -27,7 +29,7 @@ from inbox.connectors.base import (
     StatusUpdate,
     WebhookVerificationFailed,
 )
-from inbox.connectors.parsing import load_json_object
+from inbox.connectors.parsing import download_limited, load_json_object
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ HUMAN_AGENT_WINDOW = timedelta(days=7)
 # Our own sends carry this in `metadata`; their echoes are recognised by it, never stored twice.
 OUR_METADATA_PREFIX = "inbox-message:"
 # Graph error codes (https://developers.facebook.com/docs/graph-api/guides/error-handling).
+MEDIA_KINDS = {"image", "audio", "video", "file"}
 TOKEN_ERRORS = {190, 102}  # expired, revoked or invalid token: the page must be reconnected
 RATE_LIMIT_ERRORS = {4, 17, 32, 613, 80006}
 
@@ -58,6 +61,10 @@ def _when(millis) -> datetime:
         return datetime.fromtimestamp(int(millis) / 1000, tz=UTC)
     except (TypeError, ValueError, OverflowError) as exc:
         raise ParseError(f"bad timestamp {millis!r}") from exc
+
+
+def _meta_host(host: str) -> bool:
+    return any(host == allowed or host.endswith(f".{allowed}") for allowed in settings.MESSENGER_MEDIA_HOSTS)
 
 
 def _attachment_text(attachment: dict) -> str:
@@ -116,7 +123,8 @@ class MessengerConnector(Connector):
                 text = postback.get("title") or postback.get("payload", "")
             else:
                 mid = message.get("mid")
-                parts = [message.get("text", "")] + [_attachment_text(a) for a in message.get("attachments") or []]
+                files, parts = self._media(message.get("attachments") or []), [message.get("text", "")]
+                parts += [_attachment_text(a) for a in message.get("attachments") or [] if id(a) not in files]
                 text = "\n".join(part for part in parts if part)
             if not mid:
                 raise ParseError("a message without mid")
@@ -128,12 +136,34 @@ class MessengerConnector(Connector):
                     sent_at=_when(item.get("timestamp")),
                     customer_name="" if echo else self._profile_name(inbox, str(customer), names),
                     from_business=echo,  # typed in the page's own inbox: an agent's message
+                    attachments=tuple(files.values()),
                     claims={"quick_reply": message["quick_reply"]["payload"]}
                     if message and message.get("quick_reply")
                     else {},
                 )
             )
         return messages
+
+    def _media(self, attachments: list[dict]) -> dict[int, AttachmentContent]:
+        """Images, audio, video and files fetched from Meta's CDN (and only from there); one that
+        cannot be fetched (links expire) stays in the text as its link."""
+        files = {}
+        for index, attachment in enumerate(attachments):
+            url = str((attachment.get("payload") or {}).get("url", ""))
+            parts = urlsplit(url)
+            host_ok = any(
+                parts.hostname == h or (parts.hostname or "").endswith("." + h) for h in settings.MESSENGER_MEDIA_HOSTS
+            )
+            if attachment.get("type") not in MEDIA_KINDS or not host_ok:
+                continue
+            try:
+                content, content_type = download_limited(url, limit=settings.MESSENGER_MEDIA_MAX_BYTES)
+            except ParseError as exc:
+                logger.info("Messenger media kept as a link: %s", exc)
+                continue
+            name = parts.path.rsplit("/", 1)[-1][:100] or f"{attachment['type']}-{index}"
+            files[id(attachment)] = AttachmentContent(filename=name, content_type=content_type, content=content)
+        return files
 
     def parse_status(self, *, inbox, raw, content_type) -> list[StatusUpdate]:
         updates = []

@@ -4,6 +4,7 @@ import json
 from datetime import UTC, datetime
 
 import nh3
+import requests
 
 from inbox.connectors.base import ParseError
 
@@ -67,3 +68,19 @@ def sanitize_html(html: str) -> str:
         attribute_filter=_only_inline_images,
         link_rel="noopener noreferrer nofollow",
     )
+
+
+def download_limited(url: str, *, limit: int, auth: tuple[str, str] | None = None) -> tuple[bytes, str]:
+    """Fetch a provider's media (the caller has checked the host): the bytes and their type, or
+    ParseError past ``limit`` bytes or on an HTTP error."""
+    try:
+        with requests.get(url, auth=auth, timeout=15, stream=True) as response:
+            response.raise_for_status()
+            content = b""
+            for chunk in response.iter_content(64 * 1024):
+                content += chunk
+                if len(content) > limit:
+                    raise ParseError(f"media over {limit} bytes: {url}")
+            return content, response.headers.get("Content-Type", "application/octet-stream").split(";")[0]
+    except requests.RequestException as exc:
+        raise ParseError(f"media could not be fetched: {exc}") from exc

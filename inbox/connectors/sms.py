@@ -32,6 +32,7 @@ from inbox.connectors.base import (
     StatusUpdate,
     WebhookVerificationFailed,
 )
+from inbox.connectors.parsing import download_limited
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +156,12 @@ class SmsConnector(Connector):
             yield AttachmentContent(
                 filename=f"{fields.get('MessageSid', 'mms')}-{index}{_extension(declared)}",
                 content_type=declared,
-                content=_download(url, (credentials.get("account_sid", ""), credentials.get("auth_token", ""))),
+                # Twilio answers with a redirect to its media store; requests drops the credentials there.
+                content=download_limited(
+                    url,
+                    limit=settings.SMS_MEDIA_MAX_BYTES,
+                    auth=(credentials.get("account_sid", ""), credentials.get("auth_token", "")),
+                )[0],
             )
 
     def parse_status(self, *, inbox, raw, content_type) -> list[StatusUpdate]:
@@ -200,16 +206,3 @@ class SmsConnector(Connector):
 
 def _extension(content_type: str) -> str:
     return mimetypes.guess_extension(content_type.split(";")[0]) or ""
-
-
-def _download(url: str, auth: tuple[str, str]) -> bytes:
-    limit = settings.SMS_MEDIA_MAX_BYTES
-    # Twilio answers with a redirect to its media store; requests drops the credentials on the way.
-    with requests.get(url, auth=auth, timeout=15, stream=True) as response:
-        response.raise_for_status()
-        content = b""
-        for chunk in response.iter_content(64 * 1024):
-            content += chunk
-            if len(content) > limit:
-                raise ParseError(f"MMS media over {limit} bytes: {url}")
-        return content

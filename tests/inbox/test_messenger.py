@@ -78,10 +78,12 @@ def test_the_subscription_handshake_answers_only_our_verify_token(client, page_i
 
 
 def test_every_item_of_every_entry_is_read_and_the_name_fetched_once(post_meta, graph):
-    image = {"type": "image", "payload": {"url": "https://scontent.xx.fbcdn.net/v/t1.15752-9/photo.jpg"}}
+    # An image on Meta's CDN is fetched and stored; a link elsewhere is kept as a link, never fetched.
+    image = {"type": "image", "payload": {"url": graph.add_media("photo.jpg", "image/jpeg", b"\xff\xd8 jpeg")}}
+    elsewhere = {"type": "file", "payload": {"url": "http://10.0.0.1/internal.pdf"}}
     location = {"type": "location", "payload": {"coordinates": {"lat": 52.52, "long": 13.405}}}
     payload = batch(
-        entry(text_item("m_1", "Hi! Do you have the blue one?"), text_item("m_2", "", attachments=[image])),
+        entry(text_item("m_1", "Hi! Do you have the blue one?"), text_item("m_2", "", attachments=[image, elsewhere])),
         entry(
             text_item("m_3", "Size M", quick_reply={"payload": "SIZE_M"}),
             {
@@ -97,11 +99,13 @@ def test_every_item_of_every_entry_is_read_and_the_name_fetched_once(post_meta, 
     texts = list(Message.objects.order_by("id").values_list("text", flat=True))
     assert texts == [
         "Hi! Do you have the blue one?",
-        "[Image] https://scontent.xx.fbcdn.net/v/t1.15752-9/photo.jpg",
+        "[File] http://10.0.0.1/internal.pdf",
         "Size M",
         "Talk to a person",
         "[Location] 52.52, 13.405",
     ]
+    photo = Message.objects.get(external_id="m_2").attachments.get()
+    assert (photo.filename, photo.content_type, photo.file.read()) == ("photo.jpg", "image/jpeg", b"\xff\xd8 jpeg")
     assert Conversation.objects.get().customer.name == "Hedy Lamarr"
     assert graph.profile_requests == [PSID]  # fetched once, for the new customer only
 
