@@ -200,3 +200,10 @@ def _blocked(kind: str, opted_out_at, last_inbound, *, tagged: bool) -> str:
         if timezone.now() - last_inbound > (HUMAN_AGENT_WINDOW if tagged else RESPONSE_WINDOW):
             return f"Messenger allows replies only within {'7 days' if tagged else '24 hours'} of their last message"
     return ""
+
+
+def conversations_outside_inboxes(*, user, customer_ids: list[int]) -> bool:
+    """Whether any of these customers' conversations lies in an inbox the agent is not in."""
+    return (
+        Conversation.objects.filter(customer_id__in=customer_ids).exclude(inbox_id__in=visible_inbox_ids(user)).exists()
+    )

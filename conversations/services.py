@@ -67,12 +67,12 @@ def inbound_event_process(*, event: InboundEvent) -> list[Message]:
     connector = connector_for(event.inbox)
     raw = bytes(event.raw)
     try:
+        # Parsing may fetch media or profiles over the network: never while holding a transaction.
+        inbounds = connector.parse(inbox=event.inbox, raw=raw, content_type=event.content_type)
+        updates = connector.parse_status(inbox=event.inbox, raw=raw, content_type=event.content_type)
         with transaction.atomic():
-            messages = [
-                message_ingest(inbox=event.inbox, inbound=inbound, event=event)
-                for inbound in connector.parse(inbox=event.inbox, raw=raw, content_type=event.content_type)
-            ]
-            for update in connector.parse_status(inbox=event.inbox, raw=raw, content_type=event.content_type):
+            messages = [message_ingest(inbox=event.inbox, inbound=inbound, event=event) for inbound in inbounds]
+            for update in updates:
                 message_status_update(inbox=event.inbox, update=update)
     except Exception as exc:  # noqa: BLE001 - whatever broke, the event must stay replayable
         logger.warning("inbound event %s failed: %s", event.pk, exc, exc_info=True)
@@ -207,8 +207,10 @@ def _conversation_for_inbound(*, inbox: Inbox, identity: ContactIdentity, inboun
         )
     if conversation is None and not connector_for(inbox).threads_by_reference:
         conversation = mine.order_by("-last_message_at", "-id").first()
-    # Machines' mail (auto-replies, bounces) goes with its thread but never reopens or restarts it.
-    if conversation is not None and not inbound.automatic and not _reopens(inbox, conversation):
+    # Machines' mail (auto-replies, bounces) and what the business itself wrote elsewhere (echoes)
+    # go with their thread but never reopen or restart it.
+    quiet = bool(inbound.automatic) or inbound.from_business
+    if conversation is not None and not quiet and not _reopens(inbox, conversation):
         previous, conversation = conversation, None
     else:
         previous = None
@@ -219,8 +221,8 @@ def _conversation_for_inbound(*, inbox: Inbox, identity: ContactIdentity, inboun
             identity=identity,
             subject=inbound.subject[:300],
             previous=previous,
-            # A machine's mail on a thread of its own is kept and shown, but waits for nobody.
-            status=Conversation.Status.RESOLVED if inbound.automatic else Conversation.Status.OPEN,
+            # A machine's mail (or the business's own) on a thread of its own is kept, but waits for nobody.
+            status=Conversation.Status.RESOLVED if quiet else Conversation.Status.OPEN,
             last_message_at=timezone.now(),
         )
     return conversation
@@ -265,7 +267,8 @@ def conversation_for_channel(*, conversation: Conversation, inbox_id: int, ident
     if conversation.inbox_id == inbox_id:
         return conversation
     latest = (
-        Conversation.objects.filter(customer_id=conversation.customer_id, inbox_id=inbox_id)
+        Conversation.objects.filter(customer_id=conversation.customer_id, inbox_id=inbox_id, identity=identity)
+        .exclude(status=Conversation.Status.RESOLVED)
         .order_by("-last_message_at", "-id")
         .first()
     )
@@ -369,9 +372,14 @@ def message_deliver(*, message_id: int) -> None:
         # Back in the queue, so a retry (or the stale-message sweep) can claim it again.
         Message.objects.filter(pk=message_id, status=Message.Status.SENDING).update(status=Message.Status.QUEUED)
         raise
+    if message.inbox.needs_reconnection:
+        Inbox.objects.filter(pk=message.inbox_id).update(needs_reconnection="")
     try:
         with transaction.atomic():
-            Message.objects.filter(pk=message_id).update(external_id=external_id, updated_at=timezone.now())
+            # Sent now, by the provider's clock as near as we know it: read watermarks compare to it.
+            Message.objects.filter(pk=message_id).update(
+                external_id=external_id, sent_at=timezone.now(), updated_at=timezone.now()
+            )
     except IntegrityError:
         # Sent all the same: keep it sent (never in "sending", which the sweep would send again).
         logger.error("message %s sent as %s, an id already taken in its inbox", message_id, external_id)

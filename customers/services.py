@@ -33,7 +33,8 @@ def identity_get_or_create(
 def _identity_with_customer_locked(claim: IdentityClaim) -> ContactIdentity | None:
     return (
         ContactIdentity.objects.select_related("customer")
-        .select_for_update(of=("customer",))
+        # The identity row too: a merge moving it elsewhere must be waited for, then seen.
+        .select_for_update(of=("self", "customer"))
         .filter(kind=claim.kind, address=claim.address)
         .first()
     )

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -15,6 +15,7 @@ from conversations.services import conversation_for_channel, message_reply
 from customers.models import ContactIdentity
 from customers.selectors import customer_for_agent, customer_identities, customer_possible_match
 from customers.services import customer_merge
+from inbox.models import Inbox
 
 # Clocks of several server processes differ a little; resync looks back this much further.
 SYNC_OVERLAP = timedelta(seconds=5)
@@ -108,6 +109,10 @@ def conversation_reply(request, conversation_id):
     channel = channels.get(request.POST.get("channel") or f"{conversation.identity_id}:{conversation.inbox_id}")
     if channel is None:
         return _composer_refused(request, conversation, "That channel is not one of this customer's.")
+    if files and Inbox.objects.filter(pk=channel.inbox_id).values_list("kind", flat=True).first() != Inbox.Kind.EMAIL:
+        return _composer_refused(
+            request, conversation, "Attachments can go out by email only; choose an email channel."
+        )
     identity = ContactIdentity.objects.get(pk=channel.identity_id)
     target = conversation_for_channel(conversation=conversation, inbox_id=channel.inbox_id, identity=identity)
     message = message_reply(conversation=target, author=request.user, text=text, files=files, identity=identity)
@@ -178,6 +183,8 @@ def customer_merge_view(request, customer_id):
     source = customer_for_agent(user=request.user, customer_id=int(other)) if other.isdigit() else None
     if target is None or source is None:
         raise Http404("No such customer in your inboxes.")
+    if selectors.conversations_outside_inboxes(user=request.user, customer_ids=[source.pk, target.pk]):
+        return HttpResponseForbidden("These customers have conversations in inboxes you are not in: ask an admin.")
     try:
         customer_merge(source=source, target=target)
     except ValueError as exc:

@@ -28,6 +28,7 @@ from inbox.connectors.base import (
     SendError,
     StatusUpdate,
     WebhookVerificationFailed,
+    signatures_match,
 )
 from inbox.connectors.parsing import download_limited, load_json_object
 
@@ -40,8 +41,10 @@ HUMAN_AGENT_WINDOW = timedelta(days=7)
 OUR_METADATA_PREFIX = "inbox-message:"
 # Graph error codes (https://developers.facebook.com/docs/graph-api/guides/error-handling).
 MEDIA_KINDS = {"image", "audio", "video", "file"}
-TOKEN_ERRORS = {190, 102}  # expired, revoked or invalid token: the page must be reconnected
-RATE_LIMIT_ERRORS = {4, 17, 32, 613, 80006}
+# Expired, revoked or invalid token, or a permission taken away: the page must be reconnected.
+TOKEN_ERRORS = {190, 102, 200, 230}
+# Rate limits and Meta's temporary failures: a retry later can succeed.
+RETRYABLE_ERRORS = {1, 2, 4, 17, 32, 613, 1200, 80006}
 
 
 class NeedsReconnection(SendError):
@@ -84,14 +87,14 @@ class MessengerConnector(Connector):
         """Meta's GET when the webhook is subscribed: echo the challenge if the verify token is ours."""
         expected = (inbox.credentials or {}).get("verify_token", "")
         given = request.GET.get("hub.verify_token", "")
-        if request.GET.get("hub.mode") != "subscribe" or not expected or not hmac.compare_digest(expected, given):
+        if request.GET.get("hub.mode") != "subscribe" or not expected or not signatures_match(expected, given):
             return HttpResponseForbidden("Verify token mismatch.")
         return HttpResponse(request.GET.get("hub.challenge", ""), content_type="text/plain")
 
     def verify(self, *, inbox, request) -> None:
         secret = (inbox.credentials or {}).get("app_secret", "")
         given = request.headers.get("X-Hub-Signature-256", "")
-        if not secret or not hmac.compare_digest(signature_of(secret, request.body), given):
+        if not secret or not signatures_match(signature_of(secret, request.body), given):
             raise WebhookVerificationFailed("X-Hub-Signature-256 missing or wrong")
 
     def event_id(self, *, inbox, raw, content_type) -> str:
@@ -99,15 +102,18 @@ class MessengerConnector(Connector):
         load_json_object(raw)
         return f"batch:{hashlib.sha256(raw).hexdigest()}"
 
-    def _items(self, raw: bytes) -> list[dict]:
+    def _items(self, inbox, raw: bytes) -> list[dict]:
         data = load_json_object(raw)
         if data.get("object") != "page" or not isinstance(data.get("entry"), list):
             raise ParseError("not a Messenger page event (object 'page' with entry[])")
-        return [item for entry in data["entry"] for item in (entry.get("messaging") or []) if isinstance(item, dict)]
+        # One app's webhook serves all its pages: only this inbox's page's entries are ours.
+        page_id = str(inbox.settings.get("page_id", ""))
+        entries = [e for e in data["entry"] if isinstance(e, dict) and (not page_id or str(e.get("id")) == page_id)]
+        return [item for entry in entries for item in (entry.get("messaging") or []) if isinstance(item, dict)]
 
     def parse(self, *, inbox, raw, content_type) -> list[InboundMessage]:
         messages, names = [], {}
-        for item in self._items(raw):
+        for item in self._items(inbox, raw):
             message, postback = item.get("message"), item.get("postback")
             if not message and not postback:
                 continue  # delivery, read and the like: parse_status reads them
@@ -167,7 +173,7 @@ class MessengerConnector(Connector):
 
     def parse_status(self, *, inbox, raw, content_type) -> list[StatusUpdate]:
         updates = []
-        for item in self._items(raw):
+        for item in self._items(inbox, raw):
             customer = (item.get("sender") or {}).get("id", "")
             for field, status in (("delivery", "delivered"), ("read", "read")):
                 report = item.get(field)
@@ -244,4 +250,4 @@ class MessengerConnector(Connector):
         text = f"Messenger error {code}: {message}"
         if code in TOKEN_ERRORS:
             return NeedsReconnection(text, retryable=False)
-        return SendError(text, retryable=code in RATE_LIMIT_ERRORS or status >= 500)
+        return SendError(text, retryable=code in RETRYABLE_ERRORS or bool(error.get("is_transient")) or status >= 500)

@@ -95,6 +95,9 @@ class SmsConnector(Connector):
     webhook_response = (EMPTY_TWIML, "text/xml")
 
     def verify(self, *, inbox, request) -> None:
+        if request.content_type != "application/x-www-form-urlencoded":
+            # Twilio posts form-encoded; the fields checked must be the fields parse() reads.
+            raise WebhookVerificationFailed("Twilio webhooks are application/x-www-form-urlencoded")
         token = (inbox.credentials or {}).get("auth_token", "")
         signature = request.headers.get("X-Twilio-Signature", "")
         # validate() compares in constant time; the fields as Twilio sent them, every value.
@@ -123,6 +126,7 @@ class SmsConnector(Connector):
         sender = normalize_phone(fields["From"])
         body = fields.get("Body", "")
         keyword = body.strip().lower()
+        media, left_out = self._media(inbox, fields)
         opt_out = fields.get("OptOutType", "").upper()
         opted = (
             True
@@ -135,34 +139,39 @@ class SmsConnector(Connector):
             InboundMessage(
                 external_id=fields.get("MessageSid") or fields["SmsSid"],
                 sender=IdentityClaim(kind="phone", address=sender, display=fields["From"]),
-                text=body,
+                text=body + "".join(f"\n\n[Media left out: {reason}]" for reason in left_out),
                 sent_at=timezone.now(),  # Twilio sends no time with an inbound message
-                attachments=tuple(self._media(inbox, fields)),
+                attachments=tuple(media),
                 opt_out=opted,
             )
         ]
 
-    def _media(self, inbox, fields: dict[str, str]):
+    def _media(self, inbox, fields: dict[str, str]) -> tuple[list[AttachmentContent], list[str]]:
+        """MMS media, fetched from Twilio only, with the account's credentials; media that cannot be
+        taken is named in the message instead: the text itself is never lost over a picture."""
         credentials = inbox.credentials or {}
         allowed_host = urlsplit(settings.TWILIO_API_BASE_URL).netloc
+        media, left_out = [], []
         for index in range(min(int(fields.get("NumMedia") or 0), 10)):
             url, declared = fields.get(f"MediaUrl{index}", ""), fields.get(f"MediaContentType{index}", "")
             if urlsplit(url).netloc != allowed_host:
-                # Only Twilio's own media, fetched with the account's credentials: never a URL elsewhere.
-                raise ParseError(f"media URL outside {allowed_host}: {url!r}")
-            if not declared.startswith(MEDIA_TYPES):
-                logger.info("skipped MMS media of type %s", declared)
+                left_out.append(f"{declared or 'media'} at {url!r}, which is not Twilio's ({allowed_host})")
                 continue
-            yield AttachmentContent(
-                filename=f"{fields.get('MessageSid', 'mms')}-{index}{_extension(declared)}",
-                content_type=declared,
-                # Twilio answers with a redirect to its media store; requests drops the credentials there.
-                content=download_limited(
+            if not declared.startswith(MEDIA_TYPES):
+                left_out.append(f"{declared or 'media'} is not a type we take")
+                continue
+            try:
+                content = download_limited(
                     url,
                     limit=settings.SMS_MEDIA_MAX_BYTES,
                     auth=(credentials.get("account_sid", ""), credentials.get("auth_token", "")),
-                )[0],
-            )
+                )[0]
+            except ParseError as exc:
+                left_out.append(f"{declared}: {exc}")
+                continue
+            name = f"{fields.get('MessageSid', 'mms')}-{index}{mimetypes.guess_extension(declared) or ''}"
+            media.append(AttachmentContent(filename=name, content_type=declared, content=content))
+        return media, left_out
 
     def parse_status(self, *, inbox, raw, content_type) -> list[StatusUpdate]:
         fields = _fields(raw)
@@ -202,7 +211,3 @@ class SmsConnector(Connector):
         except (TwilioException, requests.RequestException) as exc:
             raise SendError(f"Twilio unreachable: {exc}", retryable=True) from exc
         return sent.sid
-
-
-def _extension(content_type: str) -> str:
-    return mimetypes.guess_extension(content_type.split(";")[0]) or ""

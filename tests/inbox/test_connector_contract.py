@@ -260,7 +260,12 @@ class TestSmsConnector(ConnectorContract):
         fields = {"MessageSid": "SM1", "From": "+14155550123", "Body": "hi"}
         path = f"/hooks/sms/{inbox.public_token}/"
         signature = RequestValidator(token).compute_signature(f"https://inbox.shop.example{path}", fields)
-        return RequestFactory().post(path, data=fields, headers={"X-Twilio-Signature": signature})
+        return RequestFactory().post(
+            path,
+            data=urlencode(fields),
+            content_type="application/x-www-form-urlencoded",
+            headers={"X-Twilio-Signature": signature},
+        )
 
     def genuine_request(self, inbox):
         return self._request(inbox, self.twilio.auth_token)

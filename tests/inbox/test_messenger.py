@@ -260,3 +260,25 @@ async def test_end_to_end_the_agent_sees_the_message_and_the_read_watermark_live
     frame = await ws.receive_from(timeout=5)
     assert f'id="msg-{reply.pk}"' in frame and "Read" in frame
     await ws.disconnect()
+
+
+def test_entries_of_another_page_of_the_same_app_are_not_ours(post_meta, page_inbox):
+    other_page = {"id": "999999999", "time": now_ms(), "messaging": [text_item("m_b", "for page B")]}
+    post_meta(batch(entry(text_item("m_a", "for page A")), other_page))
+    assert list(Message.objects.values_list("text", flat=True)) == ["for page A"]
+
+
+def test_a_reply_typed_in_facebook_after_resolving_does_not_reopen(post_meta, page_inbox):
+    page_inbox.on_resolved_reply = "new"
+    page_inbox.save()
+    post_meta(batch(entry(text_item("m_1", "thanks!"))))
+    Conversation.objects.update(status=Conversation.Status.RESOLVED)
+    typed = {
+        "sender": {"id": PAGE_ID},
+        "recipient": {"id": PSID},
+        "timestamp": now_ms(),
+        "message": {"mid": "m_typed", "is_echo": True, "text": "Closing this, bye!"},
+    }
+    post_meta(batch(entry(typed)))
+    conversation = Conversation.objects.get()
+    assert conversation.status == Conversation.Status.RESOLVED and conversation.messages.count() == 2

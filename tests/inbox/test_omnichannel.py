@@ -104,3 +104,17 @@ def test_an_agent_cannot_merge_a_customer_they_cannot_see(ada_on_two_channels, c
     client.force_login(outsider)
     assert client.post(f"/customers/{by_email.pk}/merge/", {"other": by_phone.pk}).status_code == 404
     assert Customer.objects.get(pk=by_phone.pk).merged_into_id is None
+
+
+def test_a_merge_that_would_move_conversations_the_agent_cannot_see_is_refused(ada_on_two_channels, agent, client):
+    from tests.factories import ConversationFactory
+
+    by_email, by_phone = ada_on_two_channels
+    texts = Conversation.objects.get(customer=by_phone).inbox
+    # Both customers show in the SMS inbox, but the email one also has a conversation in the email inbox.
+    ConversationFactory(inbox=texts, customer=by_email, identity=ContactIdentity.objects.get(kind="email"))
+    texts_only = UserFactory()
+    MembershipFactory(inbox=texts, user=texts_only)
+    client.force_login(texts_only)
+    assert client.post(f"/customers/{by_phone.pk}/merge/", {"other": by_email.pk}).status_code == 403
+    assert Customer.objects.get(pk=by_email.pk).merged_into_id is None

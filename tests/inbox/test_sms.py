@@ -95,13 +95,25 @@ def test_mms_media_is_downloaded_with_the_account_credentials(post_twilio, twili
     assert attachment.content_type == "image/jpeg" and attachment.file.read() == b"\xff\xd8\xff photo"
 
 
-def test_media_anywhere_but_twilio_is_never_fetched(post_twilio, twilio):
+def test_media_anywhere_but_twilio_is_never_fetched_and_media_too_big_is_named_the_text_kept(
+    post_twilio, twilio, settings
+):
+    settings.SMS_MEDIA_MAX_BYTES = 10
+    big = twilio.add_media("MM" + "5" * 32, "image/jpeg", b"x" * 11)
     fields = inbound_fields(
-        twilio, NumMedia="1", MediaUrl0="http://169.254.169.254/latest/meta-data/", MediaContentType0="image/png"
+        twilio,
+        body="please see photo, urgent",
+        NumMedia="2",
+        MediaUrl0="http://169.254.169.254/latest/meta-data/",
+        MediaContentType0="image/png",
+        MediaUrl1=big,
+        MediaContentType1="image/jpeg",
     )
-    assert post_twilio(fields).status_code == 200  # signed, so kept
-    event = InboundEvent.objects.get()
-    assert event.state == InboundEvent.State.FAILED and "media URL outside" in event.error
+    assert post_twilio(fields).status_code == 200
+    message = Message.objects.get()
+    assert message.text.startswith("please see photo, urgent")
+    assert "not Twilio's" in message.text and "over 10 bytes" in message.text
+    assert not Attachment.objects.exists()
 
 
 def test_agent_reply_goes_out_as_twilio_documents_and_its_status_comes_back(
