@@ -13,6 +13,39 @@ from urllib.parse import parse_qs
 
 import pytest
 
+
+class StandInHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args):  # quiet
+        pass
+
+    def _bytes(self, status: int, content_type: str, content: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+
+    def _json(self, status: int, body: dict) -> None:
+        self._bytes(status, "application/json", json.dumps(body).encode())
+
+
+class StandInServer:
+    """A threaded HTTP server on a free localhost port."""
+
+    def serve(self, handler: type[StandInHandler]):
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 # Twilio's magic test numbers (https://www.twilio.com/docs/iam/test-credentials): the errors they give.
 TWILIO_MAGIC_ERRORS = {
     "+15005550001": (400, 21211, "The 'To' number +15005550001 is not a valid phone number."),
@@ -22,7 +55,7 @@ TWILIO_MAGIC_ERRORS = {
 
 
 @dataclass
-class TwilioStandIn:
+class TwilioStandIn(StandInServer):
     """Twilio's Messages resource (2010-04-01) and MMS media, for one account."""
 
     account_sid: str = "AC" + "0" * 32
@@ -34,21 +67,10 @@ class TwilioStandIn:
     def start(self) -> TwilioStandIn:
         stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # quiet
-                pass
-
+        class Handler(StandInHandler):
             def _authorized(self) -> bool:
                 expected = base64.b64encode(f"{stand_in.account_sid}:{stand_in.auth_token}".encode()).decode()
                 return self.headers.get("Authorization") == f"Basic {expected}"
-
-            def _json(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
 
             def _error(self, status: int, code: int, message: str) -> None:
                 more = f"https://www.twilio.com/docs/errors/{code}"
@@ -92,29 +114,14 @@ class TwilioStandIn:
                     return self._error(401, 20003, "Authenticate")
                 if self.path not in stand_in.media:
                     return self._error(404, 20404, "The requested resource was not found")
-                content_type, content = stand_in.media[self.path]
-                self.send_response(200)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
+                self._bytes(200, *stand_in.media[self.path])
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.serve(Handler)
 
     def add_media(self, message_sid: str, content_type: str, content: bytes) -> str:
         path = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{message_sid}/Media/ME{uuid.uuid4().hex}"
         self.media[path] = (content_type, content)
         return self.base_url + path
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -128,7 +135,7 @@ def twilio(settings):
 
 
 @dataclass
-class GraphStandIn:
+class GraphStandIn(StandInServer):
     """Meta's Graph API for Messenger: the Send API and user profiles, errors as Meta sends them."""
 
     version: str = "v23.0"
@@ -142,18 +149,7 @@ class GraphStandIn:
     def start(self) -> GraphStandIn:
         stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _json(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(StandInHandler):
             def _error(self, status: int, code: int, message: str, kind="OAuthException", subcode=None) -> None:
                 error = {"message": message, "type": kind, "code": code, "fbtrace_id": "AbCdEf123"}
                 if subcode:
@@ -195,12 +191,7 @@ class GraphStandIn:
             def do_GET(self):
                 path, _, query_string = self.path.partition("?")
                 if path in stand_in.media:  # the CDN needs no token: its URLs are signed and expire
-                    content_type, content = stand_in.media[path]
-                    self.send_response(200)
-                    self.send_header("Content-Type", content_type)
-                    self.send_header("Content-Length", str(len(content)))
-                    self.end_headers()
-                    return self.wfile.write(content)
+                    return self._bytes(200, *stand_in.media[path])
                 query = {k: v[-1] for k, v in parse_qs(query_string).items()}
                 psid = path.rsplit("/", 1)[-1]
                 if not self._token_ok(query):
@@ -208,22 +199,12 @@ class GraphStandIn:
                 stand_in.profile_requests.append(psid)
                 self._json(200, {"first_name": "Hedy", "last_name": "Lamarr", "id": psid})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.serve(Handler)
 
     def add_media(self, name: str, content_type: str, content: bytes) -> str:
         path = f"/v/t1.15752-9/{name}"
         self.media[path] = (content_type, content)
         return self.base_url + path
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
