@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Max, Q, QuerySet
+from django.utils import timezone
 
 from conversations.models import Attachment, Conversation, InboundEvent, Message
 from customers.models import ContactIdentity
+from inbox.connectors.messenger import HUMAN_AGENT_WINDOW, RESPONSE_WINDOW
 
 PAGE_SIZE = 50
 TIMELINE_PAGE_SIZE = 100
@@ -143,6 +145,7 @@ class ReplyChannel:
     address: str
     inbox_id: int
     inbox_name: str
+    inbox_kind: str
     blocked: str = ""  # why a reply cannot go out this way now, for the composer to say before sending
 
     @property
@@ -177,6 +180,7 @@ def reply_channels(*, user, conversation: Conversation) -> list[ReplyChannel]:
             row["identity__address"],
             row["inbox_id"],
             row["inbox__name"],
+            row["inbox__kind"],
             _blocked(row["inbox__kind"], row["identity__opted_out_at"], row["last"], tagged=row["inbox_id"] in tagged),
         )
         for row in rows
@@ -184,16 +188,12 @@ def reply_channels(*, user, conversation: Conversation) -> list[ReplyChannel]:
     if not any((c.identity_id, c.inbox_id) == (conversation.identity_id, conversation.inbox_id) for c in channels):
         # The conversation's own way, even before the customer wrote on it.
         identity, inbox = conversation.identity, conversation.inbox
-        channels.append(ReplyChannel(identity.pk, identity.address, inbox.pk, inbox.name))
+        channels.append(ReplyChannel(identity.pk, identity.address, inbox.pk, inbox.name, inbox.kind))
     return channels
 
 
 def _blocked(kind: str, opted_out_at, last_inbound, *, tagged: bool) -> str:
     """What the provider would refuse, said before the agent writes (the send checks it again)."""
-    from django.utils import timezone
-
-    from inbox.connectors.messenger import HUMAN_AGENT_WINDOW, RESPONSE_WINDOW
-
     if kind == "sms" and opted_out_at:
         return "they opted out (texted STOP) and must text START first"
     if kind == "messenger" and last_inbound:

@@ -27,7 +27,6 @@ from inbox.connectors.base import (
     SendError,
     StatusUpdate,
 )
-from inbox.connectors.messenger import NeedsReconnection
 from inbox.connectors.parsing import sanitize_html
 from inbox.connectors.registry import connector_for
 from inbox.models import Inbox
@@ -261,9 +260,18 @@ def _conversation_touch(message: Message, *, inbound: bool) -> None:
     conversation.last_message_preview = preview
 
 
-def conversation_for_channel(*, conversation: Conversation, inbox_id: int, identity: ContactIdentity) -> Conversation:
-    """Where a reply on another of the customer's channels goes: their latest conversation on that
-    inbox, or a new one there (the customer's timeline shows them all together)."""
+def message_reply_on_channel(
+    *, conversation: Conversation, inbox_id: int, identity_id: int, author, text: str, files=()
+) -> Message:
+    """Queue a reply on one of the customer's channels (the caller has checked that it is theirs)."""
+    identity = ContactIdentity.objects.get(pk=identity_id)
+    target = _conversation_for_channel(conversation=conversation, inbox_id=inbox_id, identity=identity)
+    return message_reply(conversation=target, author=author, text=text, files=files, identity=identity)
+
+
+def _conversation_for_channel(*, conversation: Conversation, inbox_id: int, identity: ContactIdentity) -> Conversation:
+    """Where a reply on another of the customer's channels goes: their open conversation there with
+    that identity, or a new one (the customer's timeline shows them all together)."""
     if conversation.inbox_id == inbox_id:
         return conversation
     latest = (
@@ -367,7 +375,7 @@ def message_deliver(*, message_id: int) -> None:
     except Exception as exc:
         if isinstance(exc, SendError) and exc.recipient_opted_out:
             ContactIdentity.objects.filter(pk=identity.pk).update(opted_out_at=timezone.now())
-        if isinstance(exc, NeedsReconnection):
+        if isinstance(exc, SendError) and exc.needs_reconnection:
             Inbox.objects.filter(pk=message.inbox_id).update(needs_reconnection=str(exc)[:500])
         # Back in the queue, so a retry (or the stale-message sweep) can claim it again.
         Message.objects.filter(pk=message_id, status=Message.Status.SENDING).update(status=Message.Status.QUEUED)

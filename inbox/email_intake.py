@@ -4,14 +4,13 @@ twice through one, is one event and one message."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from django.db import transaction
 
 from conversations.models import InboundEvent
 from conversations.services import inbound_event_record
-from inbox.connectors.base import ParseError
+from inbox.connectors.base import ParseError, unparsed_event_id
 from inbox.connectors.email import EmailConnector
 from inbox.models import Inbox
 
@@ -26,7 +25,7 @@ def mail_event_id(inbox: Inbox, raw: bytes) -> str:
     except ParseError as exc:
         # Not understood, but kept, keyed by its content, for replay after a fix.
         logger.warning("mail for inbox %s without a usable id: %s", inbox.pk, exc)
-        return f"unparsed:{hashlib.sha256(raw).hexdigest()}"
+        return unparsed_event_id(raw)
 
 
 def mail_record(inbox: Inbox, raw: bytes) -> InboundEvent | None:

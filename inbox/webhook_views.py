@@ -1,7 +1,6 @@
 """The one inbound HTTP path of every webhook connector: verify, store raw, answer, then process."""
 
 import logging
-from hashlib import sha256
 
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseForbidden, HttpResponseNotFound
@@ -10,13 +9,18 @@ from django.views.decorators.http import require_http_methods
 
 from conversations.services import inbound_event_record, inbound_event_record_failed
 from conversations.tasks import inbound_event_process_task
-from inbox.connectors.base import ParseError, WebhookVerificationFailed
+from inbox.connectors.base import ParseError, WebhookVerificationFailed, unparsed_event_id
 from inbox.connectors.registry import connector_for
 from inbox.email_intake import mail_record
 from inbox.email_providers import PROVIDERS, payload_content_type, provider_mails, provider_verify
 from inbox.models import Inbox
 
 logger = logging.getLogger(__name__)
+
+
+def _too_large(request) -> bool:
+    # Checked on Content-Length, before anything is read.
+    return int(request.META.get("CONTENT_LENGTH") or 0) > settings.WEBHOOK_MAX_BODY_BYTES
 
 
 @csrf_exempt
@@ -29,7 +33,7 @@ def inbound_webhook(request, kind, token):
         return connector_for(inbox).handshake(inbox=inbox, request=request) or HttpResponse(
             "Use POST.", status=405, headers={"Allow": "POST"}
         )
-    if int(request.META.get("CONTENT_LENGTH") or 0) > settings.WEBHOOK_MAX_BODY_BYTES:
+    if _too_large(request):
         return HttpResponse("Payload too large.", status=413)
     connector = connector_for(inbox)
     raw = request.body  # read first: a verifier reading form fields must not consume the stream
@@ -43,7 +47,7 @@ def inbound_webhook(request, kind, token):
         external_id = connector.event_id(inbox=inbox, raw=raw, content_type=content_type)
     except ParseError as exc:
         # Signed by the provider but not understood: keep it, keyed by its content, for replay.
-        external_id = f"unparsed:{sha256(raw).hexdigest()}"
+        external_id = unparsed_event_id(raw)
         logger.warning("inbound event for inbox %s without a usable id: %s", inbox.pk, exc)
     event = inbound_event_record(inbox=inbox, external_id=external_id, raw=raw, content_type=content_type)
     if event is not None:
@@ -63,7 +67,7 @@ def email_provider_webhook(request, token, provider):
         return HttpResponseNotFound("No active email inbox or provider answers at this address. Check the URL.")
     if request.method == "HEAD":
         return HttpResponse()  # Mandrill checks the URL this way when the webhook is added
-    if int(request.META.get("CONTENT_LENGTH") or 0) > settings.WEBHOOK_MAX_BODY_BYTES:
+    if _too_large(request):
         return HttpResponse("Payload too large.", status=413)
     raw = request.body  # read first: form parsing later must not consume the stream
     try:
@@ -78,7 +82,7 @@ def email_provider_webhook(request, token, provider):
         logger.warning("unreadable %s payload for inbox %s: %s", provider, inbox.pk, exc)
         inbound_event_record_failed(
             inbox=inbox,
-            external_id=f"unparsed:{sha256(raw).hexdigest()}",
+            external_id=unparsed_event_id(raw),
             raw=raw,
             content_type=payload_content_type(provider, request),
             error=str(exc),

@@ -11,11 +11,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import selectors
-from conversations.services import conversation_for_channel, message_reply
-from customers.models import ContactIdentity
+from conversations.services import message_reply_on_channel
 from customers.selectors import customer_for_agent, customer_identities, customer_possible_match
 from customers.services import customer_merge
-from inbox.models import Inbox
+from inbox.connectors.registry import CONNECTORS
 
 # Clocks of several server processes differ a little; resync looks back this much further.
 SYNC_OVERLAP = timedelta(seconds=5)
@@ -109,13 +108,18 @@ def conversation_reply(request, conversation_id):
     channel = channels.get(request.POST.get("channel") or f"{conversation.identity_id}:{conversation.inbox_id}")
     if channel is None:
         return _composer_refused(request, conversation, "That channel is not one of this customer's.")
-    if files and Inbox.objects.filter(pk=channel.inbox_id).values_list("kind", flat=True).first() != Inbox.Kind.EMAIL:
+    if files and not CONNECTORS[channel.inbox_kind].sends_attachments:
         return _composer_refused(
             request, conversation, "Attachments can go out by email only; choose an email channel."
         )
-    identity = ContactIdentity.objects.get(pk=channel.identity_id)
-    target = conversation_for_channel(conversation=conversation, inbox_id=channel.inbox_id, identity=identity)
-    message = message_reply(conversation=target, author=request.user, text=text, files=files, identity=identity)
+    message = message_reply_on_channel(
+        conversation=conversation,
+        inbox_id=channel.inbox_id,
+        identity_id=channel.identity_id,
+        author=request.user,
+        text=text,
+        files=files,
+    )
     message = selectors.message_for_display(message.pk)
     return render(request, "workspace/_reply_sent.html", {"conversation": conversation, "message": message})
 

@@ -8,6 +8,7 @@ retry can help.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,11 +29,15 @@ class ParseError(ValueError):
 
 
 class SendError(Exception):
-    def __init__(self, message: str, *, retryable: bool, recipient_opted_out: bool = False):
+    def __init__(
+        self, message: str, *, retryable: bool, recipient_opted_out: bool = False, needs_reconnection: bool = False
+    ):
         super().__init__(message)
         self.retryable = retryable
         # The provider says the recipient unsubscribed: record it on their identity.
         self.recipient_opted_out = recipient_opted_out
+        # The provider refuses our credentials: the inbox must be reconnected by an admin.
+        self.needs_reconnection = needs_reconnection
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,8 @@ class Connector:
     # Email: a message that references none of ours starts a new conversation (a new thread), where
     # chat and SMS continue the customer's latest one.
     threads_by_reference: ClassVar[bool] = False
+    # Whether send() delivers the message's attachments (email does; SMS and Messenger here do not).
+    sends_attachments: ClassVar[bool] = False
     # What the webhook answers once the event is stored (Twilio wants TwiML): body, content type.
     webhook_response: ClassVar[tuple[bytes, str]] = (b"", "text/plain")
 
@@ -137,6 +144,11 @@ class Connector:
 
     def send(self, outbound: OutboundMessage) -> str:
         raise NotImplementedError
+
+
+def unparsed_event_id(raw: bytes) -> str:
+    """The key of a raw event whose own id could not be read: its content, so a retry is one event."""
+    return f"unparsed:{hashlib.sha256(raw).hexdigest()}"
 
 
 def signatures_match(expected: str, given: str | None) -> bool:

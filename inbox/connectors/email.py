@@ -108,6 +108,7 @@ def text_to_html(text: str) -> str:
 class EmailConnector(Connector):
     kind = "email"
     threads_by_reference = True
+    sends_attachments = True
 
     def verify(self, *, inbox, request) -> None:
         given = basic_auth_password(request)

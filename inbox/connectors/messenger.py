@@ -47,10 +47,6 @@ TOKEN_ERRORS = {190, 102, 200, 230}
 RETRYABLE_ERRORS = {1, 2, 4, 17, 32, 613, 1200, 80006}
 
 
-class NeedsReconnection(SendError):
-    """The page's token no longer works: admins must reconnect the inbox."""
-
-
 def graph_url(path: str) -> str:
     return f"{settings.GRAPH_API_BASE_URL}/{settings.GRAPH_API_VERSION}/{path.lstrip('/')}"
 
@@ -128,9 +124,11 @@ class MessengerConnector(Connector):
                 mid = postback.get("mid") or f"postback:{customer}:{item.get('timestamp')}"
                 text = postback.get("title") or postback.get("payload", "")
             else:
-                mid = message.get("mid")
-                files, parts = self._media(message.get("attachments") or []), [message.get("text", "")]
-                parts += [_attachment_text(a) for a in message.get("attachments") or [] if id(a) not in files]
+                mid, attachments = message.get("mid"), message.get("attachments") or []
+                files = self._media(attachments)
+                parts = [message.get("text", "")] + [
+                    _attachment_text(a) for index, a in enumerate(attachments) if index not in files
+                ]
                 text = "\n".join(part for part in parts if part)
             if not mid:
                 raise ParseError("a message without mid")
@@ -151,16 +149,13 @@ class MessengerConnector(Connector):
         return messages
 
     def _media(self, attachments: list[dict]) -> dict[int, AttachmentContent]:
-        """Images, audio, video and files fetched from Meta's CDN (and only from there); one that
-        cannot be fetched (links expire) stays in the text as its link."""
+        """Images, audio, video and files fetched from Meta's CDN (and only from there), by their
+        place in the list; one that cannot be fetched (links expire) stays in the text as its link."""
         files = {}
         for index, attachment in enumerate(attachments):
             url = str((attachment.get("payload") or {}).get("url", ""))
             parts = urlsplit(url)
-            host_ok = any(
-                parts.hostname == h or (parts.hostname or "").endswith("." + h) for h in settings.MESSENGER_MEDIA_HOSTS
-            )
-            if attachment.get("type") not in MEDIA_KINDS or not host_ok:
+            if attachment.get("type") not in MEDIA_KINDS or not _meta_host(parts.hostname or ""):
                 continue
             try:
                 content, content_type = download_limited(url, limit=settings.MESSENGER_MEDIA_MAX_BYTES)
@@ -168,7 +163,7 @@ class MessengerConnector(Connector):
                 logger.info("Messenger media kept as a link: %s", exc)
                 continue
             name = parts.path.rsplit("/", 1)[-1][:100] or f"{attachment['type']}-{index}"
-            files[id(attachment)] = AttachmentContent(filename=name, content_type=content_type, content=content)
+            files[index] = AttachmentContent(filename=name, content_type=content_type, content=content)
         return files
 
     def parse_status(self, *, inbox, raw, content_type) -> list[StatusUpdate]:
@@ -249,5 +244,5 @@ class MessengerConnector(Connector):
         code, message = error.get("code"), error.get("message") or f"HTTP {status}"
         text = f"Messenger error {code}: {message}"
         if code in TOKEN_ERRORS:
-            return NeedsReconnection(text, retryable=False)
+            return SendError(text, retryable=False, needs_reconnection=True)
         return SendError(text, retryable=code in RETRYABLE_ERRORS or bool(error.get("is_transient")) or status >= 500)
