@@ -122,7 +122,7 @@ class MessengerConnector(Connector):
                 raise ParseError("a messaging item without sender/recipient id")
             if postback:
                 mid = postback.get("mid") or f"postback:{customer}:{item.get('timestamp')}"
-                text = postback.get("title") or postback.get("payload", "")
+                text, files = postback.get("title") or postback.get("payload", ""), {}
             else:
                 mid, attachments = message.get("mid"), message.get("attachments") or []
                 files = self._media(attachments)

@@ -282,3 +282,25 @@ def test_a_reply_typed_in_facebook_after_resolving_does_not_reopen(post_meta, pa
     post_meta(batch(entry(typed)))
     conversation = Conversation.objects.get()
     assert conversation.status == Conversation.Status.RESOLVED and conversation.messages.count() == 2
+
+
+def test_a_postback_carries_no_attachment_of_its_own_wherever_it_stands_in_the_batch(post_meta, graph):
+    image = {"type": "image", "payload": {"url": graph.add_media("shoe.jpg", "image/jpeg", b"\xff\xd8 shoe")}}
+    postback = {
+        "sender": {"id": PSID},
+        "recipient": {"id": PAGE_ID},
+        "timestamp": now_ms(),
+        "postback": {"mid": "m_pb", "title": "Buy now", "payload": "BUY"},
+    }
+    post_meta(
+        batch(
+            entry(
+                postback,
+                text_item("m_img", "", attachments=[image]),
+                {**postback, "postback": {"mid": "m_pb2", "title": "Buy again", "payload": "BUY"}},
+            )
+        )
+    )
+    assert Message.objects.count() == 3
+    assert Message.objects.get(external_id="m_img").attachments.count() == 1
+    assert not Message.objects.get(external_id="m_pb2").attachments.exists()
