@@ -27,6 +27,12 @@ class Conversation(models.Model):
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned"
     )
+    team = models.ForeignKey("inbox.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    labels = models.ManyToManyField("Label", blank=True, related_name="conversations")
+    # Set while snoozed: the wake-up task reopens the conversation then and tells its assignee.
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    # When the customer's oldest unanswered message came: the "longest waiting" sort. None once answered.
+    waiting_since = models.DateTimeField(null=True, blank=True)
     subject = models.CharField(max_length=300, blank=True)
     # Email replies to reply+TOKEN@<the inbox's reply domain> join this conversation.
     reply_token = models.CharField(max_length=32, unique=True, default=new_reply_token)
@@ -42,6 +48,9 @@ class Conversation(models.Model):
             # The list: newest activity first, keyset-paginated on (last_message_at, id).
             models.Index(fields=["-last_message_at", "-id"], name="conv_activity_idx"),
             models.Index(fields=["inbox", "-last_message_at", "-id"], name="conv_inbox_activity_idx"),
+            # The list's usual view: one status, newest activity first; and the longest-waiting sort.
+            models.Index(fields=["status", "-last_message_at", "-id"], name="conv_status_activity_idx"),
+            models.Index(fields=["status", "waiting_since", "id"], name="conv_status_waiting_idx"),
             # Resync after a reconnect: what changed since a cursor.
             models.Index(fields=["updated_at"], name="conv_updated_idx"),
         ]
@@ -54,6 +63,8 @@ class Message(models.Model):
     class Direction(models.TextChoices):
         INBOUND = "in", "Inbound"
         OUTBOUND = "out", "Outbound"
+        # A private note between agents: never sent, never shown to the customer.
+        NOTE = "note", "Private note"
 
     class Sender(models.TextChoices):
         CUSTOMER = "customer", "Customer"
@@ -75,7 +86,7 @@ class Message(models.Model):
     identity = models.ForeignKey(
         ContactIdentity, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
     )
-    direction = models.CharField(max_length=3, choices=Direction.choices)
+    direction = models.CharField(max_length=4, choices=Direction.choices)
     sender_type = models.CharField(max_length=10, choices=Sender.choices)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -158,3 +169,71 @@ class InboundEvent(models.Model):
 
     def __str__(self):
         return f"{self.inbox_id}:{self.external_id} ({self.state})"
+
+
+class Label(models.Model):
+    name = models.CharField(max_length=50, unique=True)
+    color = models.CharField(max_length=7, default="#667085", help_text="A CSS hex colour.")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class CannedResponse(models.Model):
+    """A saved answer an agent inserts by typing /shortcut: shared, for a team, or personal."""
+
+    shortcut = models.SlugField(max_length=50)
+    text = models.TextField()
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Set for a personal response; empty for one the whole team shares.",
+    )
+    team = models.ForeignKey("inbox.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["shortcut"]
+
+    def __str__(self):
+        return f"/{self.shortcut}"
+
+
+class ConversationRead(models.Model):
+    """How far an agent has read a conversation: it is unread for them while newer activity exists."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="reads")
+    read_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["conversation", "user"], name="read_unique_conversation_user")]
+
+
+class Notification(models.Model):
+    class Kind(models.TextChoices):
+        MENTION = "mention", "Mentioned you"
+        MESSAGE = "message", "New message"
+        ASSIGNED = "assigned", "Assigned to you"
+        SNOOZE_ENDED = "snooze_ended", "Snooze ended"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    text = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-created_at"], name="notification_user_idx")]

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 
@@ -47,3 +48,17 @@ class ContactIdentity(models.Model):
 
     def __str__(self):
         return f"{self.kind}:{self.display or self.address}"
+
+
+class CustomerMerge(models.Model):
+    """What a merge moved, so that it can be undone: exactly those rows go back."""
+
+    source = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    target = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    identity_ids = models.JSONField(default=list)
+    conversation_ids = models.JSONField(default=list)
+    target_name_before = models.CharField(max_length=200, blank=True)
+    target_attributes_before = models.JSONField(default=dict)
+    merged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(null=True, blank=True)

@@ -92,3 +92,17 @@ class ImapCursor(models.Model):
 
     def __str__(self):
         return f"{self.inbox} {self.folder} {self.uidvalidity}:{self.last_uid}"
+
+
+class Team(models.Model):
+    """A group of agents conversations can be handed to (billing, returns…), with its own list view."""
+
+    name = models.CharField(max_length=100, unique=True)
+    members = models.ManyToManyField(django_settings.AUTH_USER_MODEL, related_name="teams", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
