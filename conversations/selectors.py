@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlencode
 
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from conversations.models import Attachment, Conversation, InboundEvent, Message
+from conversations.models import (
+    Attachment,
+    CannedResponse,
+    Conversation,
+    ConversationRead,
+    InboundEvent,
+    Label,
+    Message,
+    Notification,
+)
 from customers.models import ContactIdentity
 from inbox.connectors.messenger import HUMAN_AGENT_WINDOW, RESPONSE_WINDOW
+from inbox.models import Inbox, InboxMembership, Team
 
 PAGE_SIZE = 50
 TIMELINE_PAGE_SIZE = 100
@@ -44,26 +55,238 @@ class Cursor:
         return cls(at, int(pk)) if at.tzinfo and pk.isdigit() else None
 
 
+VIEWS = ("mine", "unassigned", "all")
+STATUSES = ("open", "pending", "snoozed", "resolved", "all")
+SORTS = ("activity", "waiting")
+
+
+@dataclass(frozen=True)
+class ListState:
+    """The list an agent is looking at, as its URL says: a view, filters and a sort."""
+
+    view: str = "all"
+    status: str = "open"
+    inbox: int | None = None
+    label: int | None = None
+    assignee: int | None = None
+    sort: str = "activity"
+
+    @classmethod
+    def from_query(cls, query) -> ListState:
+        def number(name):
+            value = query.get(name, "")
+            return int(value) if value.isdigit() else None
+
+        view = query.get("view", "")
+        if not (view in VIEWS or (view.startswith("team-") and view[5:].isdigit())):
+            view = cls.view
+        status = query.get("status") if query.get("status") in STATUSES else cls.status
+        sort = query.get("sort") if query.get("sort") in SORTS else cls.sort
+        return cls(view, status, number("inbox"), number("label"), number("assignee"), sort)
+
+    @property
+    def team(self) -> int | None:
+        return int(self.view[5:]) if self.view.startswith("team-") else None
+
+    @property
+    def query(self) -> str:
+        """The state as a query string, defaults left out, for links that keep it."""
+        values = {
+            "view": self.view,
+            "status": self.status,
+            "inbox": self.inbox,
+            "label": self.label,
+            "assignee": self.assignee,
+            "sort": self.sort,
+        }
+        return urlencode({k: v for k, v in values.items() if v is not None and v != getattr(ListState, k, None)})
+
+
+def _list_queryset(user, state: ListState) -> QuerySet[Conversation]:
+    qs = Conversation.objects.filter(inbox_id__in=visible_inbox_ids(user))
+    if state.view == "mine":
+        qs = qs.filter(assignee=user)
+    elif state.view == "unassigned":
+        qs = qs.filter(assignee__isnull=True)
+    elif state.team is not None:
+        qs = qs.filter(team_id=state.team)
+    if state.status != "all":
+        qs = qs.filter(status=state.status)
+    if state.inbox:
+        qs = qs.filter(inbox_id=state.inbox)
+    if state.label:
+        qs = qs.filter(labels__id=state.label)
+    if state.assignee:
+        qs = qs.filter(assignee_id=state.assignee)
+    return qs
+
+
+def _with_row_data(qs: QuerySet[Conversation], user) -> QuerySet[Conversation]:
+    """What a row shows: customer, inbox, assignee, team, labels, and whether this agent has read it."""
+    read = ConversationRead.objects.filter(
+        user=user, conversation=OuterRef("pk"), read_at__gte=OuterRef("last_message_at")
+    )
+    return (
+        qs.select_related("customer", "inbox", "assignee", "team")
+        .prefetch_related("labels")
+        .annotate(is_read=Exists(read))
+    )
+
+
 def conversation_list(
-    *, user, after: Cursor | None = None, limit: int = PAGE_SIZE
+    *, user, state: ListState | None = None, after: Cursor | None = None, limit: int = PAGE_SIZE
 ) -> tuple[list[Conversation], Cursor | None]:
-    """Newest activity first, keyset-paginated on (last_message_at, id): two queries a page."""
-    inbox_ids = visible_inbox_ids(user)
-    qs = Conversation.objects.filter(inbox_id__in=inbox_ids).select_related("customer", "inbox", "assignee")
-    if after:
-        qs = qs.filter(Q(last_message_at__lt=after.at) | Q(last_message_at=after.at, id__lt=after.id))
-    rows = list(qs.order_by("-last_message_at", "-id")[: limit + 1])
+    """One page of the list, keyset-paginated: newest activity first on (last_message_at, id), or
+    longest waiting first on (waiting_since, id). Two queries a page (rows, their labels)."""
+    state = state or ListState()
+    qs = _with_row_data(_list_queryset(user, state), user)
+    if state.sort == "waiting":
+        qs = qs.filter(waiting_since__isnull=False)
+        if after:
+            qs = qs.filter(Q(waiting_since__gt=after.at) | Q(waiting_since=after.at, id__gt=after.id))
+        qs = qs.order_by("waiting_since", "id")
+    else:
+        if after:
+            qs = qs.filter(Q(last_message_at__lt=after.at) | Q(last_message_at=after.at, id__lt=after.id))
+        qs = qs.order_by("-last_message_at", "-id")
+    rows = list(qs[: limit + 1])
     page = rows[:limit]
-    next_cursor = Cursor(page[-1].last_message_at, page[-1].pk) if len(rows) > limit else None
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1]
+        next_cursor = Cursor(last.waiting_since if state.sort == "waiting" else last.last_message_at, last.pk)
     return page, next_cursor
+
+
+@dataclass(frozen=True)
+class ViewCounts:
+    mine: int
+    unassigned: int
+    all: int
+    teams: dict[int, int]
+
+
+def view_counts(*, user, status: str = "open") -> ViewCounts:
+    """How many conversations each view holds in this status: one grouped query."""
+    qs = Conversation.objects.filter(inbox_id__in=visible_inbox_ids(user))
+    if status != "all":
+        qs = qs.filter(status=status)
+    rows = list(
+        qs.values("team_id").annotate(
+            total=Count("id"),
+            mine=Count("id", filter=Q(assignee=user)),
+            unassigned=Count("id", filter=Q(assignee__isnull=True)),
+        )
+    )
+    return ViewCounts(
+        mine=sum(r["mine"] for r in rows),
+        unassigned=sum(r["unassigned"] for r in rows),
+        all=sum(r["total"] for r in rows),
+        teams={r["team_id"]: r["total"] for r in rows if r["team_id"]},
+    )
+
+
+def conversations_for_broadcast(conversation_ids: list[int]) -> list[Conversation]:
+    """Rows as every agent sees them (read marks are each agent's own: the page keeps them)."""
+    return list(
+        Conversation.objects.filter(pk__in=conversation_ids)
+        .select_related("customer", "inbox", "assignee", "team", "identity")
+        .prefetch_related("labels")
+    )
+
+
+@dataclass(frozen=True)
+class Controls:
+    """What the workspace offers to act with: agents to assign (per inbox), teams, labels."""
+
+    agents_by_inbox: dict[int, list]
+    teams: list
+    labels: list
+
+    def agents(self, inbox_id: int) -> list:
+        return self.agents_by_inbox.get(inbox_id, [])
+
+
+def workspace_controls(*, inbox_ids) -> Controls:
+    """Three queries, whatever the number of inboxes."""
+    agents: dict[int, list] = {}
+    memberships = (
+        InboxMembership.objects.filter(inbox_id__in=inbox_ids, user__is_active=True)
+        .select_related("user")
+        .order_by("user__first_name", "user__username")
+    )
+    for membership in memberships:
+        agents.setdefault(membership.inbox_id, []).append(membership.user)
+    return Controls(agents, teams(), list(Label.objects.all()))
+
+
+def teams() -> list[Team]:
+    return list(Team.objects.all())
 
 
 def conversation_for_agent(*, user, conversation_id: int) -> Conversation | None:
     return (
         Conversation.objects.filter(inbox_id__in=visible_inbox_ids(user))
-        .select_related("customer", "inbox", "identity", "assignee")
+        .select_related("customer", "inbox", "identity", "assignee", "team")
+        .prefetch_related("labels")
         .filter(pk=conversation_id)
         .first()
+    )
+
+
+def conversations_for_agent(*, user, conversation_ids: list[int]) -> list[Conversation]:
+    """Those of these conversations the agent may act on, for bulk actions."""
+    return list(
+        Conversation.objects.filter(inbox_id__in=visible_inbox_ids(user), pk__in=conversation_ids).select_related(
+            "customer"
+        )
+    )
+
+
+def agent_inboxes(*, user) -> list[Inbox]:
+    return list(Inbox.objects.filter(pk__in=visible_inbox_ids(user)).order_by("name"))
+
+
+def messages_since(*, user, customer_id: int, after_id: int) -> list[Message]:
+    """What the agent has not seen in the customer's timeline: the customer's messages and other
+    agents' replies newer than ``after_id`` (the send guard)."""
+    return list(
+        _messages_with_context()
+        .filter(
+            conversation__customer_id=customer_id, conversation__inbox_id__in=visible_inbox_ids(user), pk__gt=after_id
+        )
+        .exclude(direction=Message.Direction.NOTE)
+        .exclude(direction=Message.Direction.OUTBOUND, author=user)
+        .order_by("created_at", "id")[:20]
+    )
+
+
+def message_for_agent(*, user, message_id: int) -> Message | None:
+    return _messages_with_context().filter(pk=message_id, inbox_id__in=visible_inbox_ids(user)).first()
+
+
+@dataclass(frozen=True)
+class Notifications:
+    unread: int
+    latest: list[Notification]
+
+
+def notifications_for(*, user, limit: int = 20) -> Notifications:
+    latest = list(
+        Notification.objects.filter(user=user, conversation__inbox_id__in=visible_inbox_ids(user))
+        .select_related("conversation__customer", "actor")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    unread = Notification.objects.filter(user=user, read_at__isnull=True).count()
+    return Notifications(unread, latest)
+
+
+def canned_for(*, user) -> list[CannedResponse]:
+    """Shared responses, the agent's teams' and the agent's own."""
+    return list(
+        CannedResponse.objects.filter(
+            Q(owner__isnull=True, team__isnull=True) | Q(owner=user) | Q(team__members=user)
+        ).distinct()
     )
 
 
@@ -117,7 +340,8 @@ def message_for_display(message_id: int) -> Message | None:
 def widget_history(*, inbox_id: int, visitor_id: str, verified_email: str, limit: int = 100) -> list[Message]:
     """What a visitor may see: messages from and to this visitor, or, if the website vouched for
     them, their customer's chats in this inbox (from any device)."""
-    qs = Message.objects.filter(inbox_id=inbox_id).select_related("author")
+    # Private notes are the team's own: never part of what a visitor sees.
+    qs = Message.objects.filter(inbox_id=inbox_id).exclude(direction=Message.Direction.NOTE).select_related("author")
     if verified_email:
         owner = ContactIdentity.objects.filter(kind="email", address=verified_email).values("customer_id")
         qs = qs.filter(conversation__customer_id__in=owner)

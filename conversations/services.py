@@ -10,12 +10,13 @@ from datetime import timedelta
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import DateTimeField, F, Value
-from django.db.models.functions import Greatest
+from django.db.models.functions import Coalesce, Greatest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
-from conversations.models import Attachment, Conversation, InboundEvent, Message
+from conversations import notifications
+from conversations.models import Attachment, Conversation, InboundEvent, Message, Notification
 from customers.models import ContactIdentity
 from customers.services import customer_resolve
 from inbox import broadcasts
@@ -163,6 +164,14 @@ def message_ingest(*, inbox: Inbox, inbound: InboundMessage, event: InboundEvent
         _conversation_touch(message, inbound=not inbound.from_business)
         conversation.inbox, conversation.customer = inbox, identity.customer
         broadcasts.message_created(message)
+        if conversation.assignee_id and not inbound.from_business and not inbound.automatic:
+            notifications.notify(
+                user_ids=[conversation.assignee_id],
+                kind=Notification.Kind.MESSAGE,
+                conversation=conversation,
+                message=message,
+                text=f"{identity.customer.display_name}: {message.text[:120]}",
+            )
         return message
 
 
@@ -252,9 +261,20 @@ def _conversation_touch(message: Message, *, inbound: bool) -> None:
         "updated_at": timezone.now(),
     }
     if inbound and not message.automatic:
-        # A person wrote: the conversation needs an answer again. Machines' mail does not reopen it.
-        changes.update(status=Conversation.Status.OPEN, identity_id=message.identity_id)
+        # A person wrote: the conversation needs an answer again (and wakes from a snooze); they wait
+        # from their first unanswered message. Machines' mail does not reopen it.
+        changes.update(
+            status=Conversation.Status.OPEN,
+            identity_id=message.identity_id,
+            snoozed_until=None,
+            waiting_since=Coalesce(F("waiting_since"), Value(message.created_at, output_field=DateTimeField())),
+        )
         conversation.status, conversation.identity_id = Conversation.Status.OPEN, message.identity_id
+        conversation.snoozed_until = None
+        conversation.waiting_since = conversation.waiting_since or message.created_at
+    elif not inbound:
+        changes["waiting_since"] = None
+        conversation.waiting_since = None
     Conversation.objects.filter(pk=conversation.pk).update(**changes)
     conversation.last_message_at = max(conversation.last_message_at, message.created_at)
     conversation.last_message_preview = preview
@@ -407,6 +427,20 @@ def _reply_subject(subject: str) -> str:
 
 def message_mark_failed(*, message_id: int, reason: str) -> None:
     _status_advance(message_id, Message.Status.FAILED, reason)
+
+
+def message_retry(*, message_id: int) -> bool:
+    """Send a failed reply again, as the agent asked: queued once more, the reason cleared."""
+    from conversations.tasks import message_deliver_task
+
+    with transaction.atomic():
+        retried = Message.objects.filter(
+            pk=message_id, direction=Message.Direction.OUTBOUND, status=Message.Status.FAILED
+        ).update(status=Message.Status.QUEUED, status_detail="", updated_at=timezone.now())
+        if retried:
+            broadcasts.message_updated(message_id)
+            transaction.on_commit(lambda: message_deliver_task.delay(message_id))
+    return bool(retried)
 
 
 def messages_requeue_stale(*, older_than: timedelta) -> list[int]:

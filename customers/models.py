@@ -7,6 +7,8 @@ class Customer(models.Model):
 
     name = models.CharField(max_length=200, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
+    # What agents keep about this person (shown in the sidebar, never to the customer).
+    notes = models.TextField(blank=True)
     # Set when an agent merged this customer into another: what was theirs is the other's now.
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -1,3 +1,5 @@
+from dataclasses import dataclass
+
 from django.db.models import Q
 
 from conversations.selectors import visible_inbox_ids
@@ -26,3 +28,33 @@ def customer_possible_match(*, user, customer: Customer) -> Customer | None:
 def customer_for_agent(*, user, customer_id: int) -> Customer | None:
     """A customer the agent may see: one with a conversation in one of the agent's inboxes."""
     return Customer.objects.filter(pk=customer_id, conversations__inbox_id__in=visible_inbox_ids(user)).first()
+
+
+def customer_past_conversations(*, user, customer_id: int, limit: int = 20):
+    """The customer's conversations the agent may see, newest first."""
+    from conversations.models import Conversation
+
+    return list(
+        Conversation.objects.filter(customer_id=customer_id, inbox_id__in=visible_inbox_ids(user))
+        .select_related("inbox")
+        .order_by("-last_message_at", "-id")[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class MergePreview:
+    """What a merge would move from the source to the target."""
+
+    identities: list[ContactIdentity]
+    conversations: list
+
+
+def merge_preview(*, source: Customer, target: Customer) -> MergePreview:
+    from conversations.models import Conversation
+
+    return MergePreview(
+        identities=list(ContactIdentity.objects.filter(customer=source).order_by("kind", "id")),
+        conversations=list(
+            Conversation.objects.filter(customer=source).select_related("inbox").order_by("-last_message_at")
+        ),
+    )

@@ -1,7 +1,7 @@
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from customers.models import ContactIdentity, Customer
+from customers.models import ContactIdentity, Customer, CustomerMerge
 from inbox.connectors.base import IdentityClaim
 
 
@@ -78,28 +78,68 @@ def customer_resolve(
     return identity
 
 
-def customer_merge(*, source: Customer, target: Customer) -> Customer:
+def customer_merge(*, source: Customer, target: Customer, actor=None) -> CustomerMerge:
     """Make two customers one (say, the one who texted and the one who emailed): the source's
     identities and conversations become the target's, so one timeline shows every channel. The
-    source stays, marked merged, so that the merge can be traced (and later undone)."""
+    source stays, marked merged, and the merge records what moved so that it can be undone."""
     from conversations.models import Conversation
 
     if source.pk == target.pk:
         raise ValueError("A customer cannot be merged with themselves.")
     with transaction.atomic():
-        # Both rows locked, in a fixed order: ingest locks a customer row too, so no message lands
-        # on the source half-way through.
-        locked = {
-            c.pk: c for c in Customer.objects.select_for_update().filter(pk__in=[source.pk, target.pk]).order_by("pk")
-        }
-        source, target = locked[source.pk], locked[target.pk]
+        source, target = _locked(source.pk, target.pk)
         if source.merged_into_id or target.merged_into_id:
             raise ValueError("One of these customers was already merged into another.")
-        ContactIdentity.objects.filter(customer=source).update(customer=target)
-        Conversation.objects.filter(customer=source).update(customer=target, updated_at=timezone.now())
+        record = CustomerMerge(
+            source=source,
+            target=target,
+            identity_ids=list(ContactIdentity.objects.filter(customer=source).values_list("pk", flat=True)),
+            conversation_ids=list(Conversation.objects.filter(customer=source).values_list("pk", flat=True)),
+            target_name_before=target.name,
+            target_attributes_before=target.attributes,
+            merged_by=actor,
+        )
+        ContactIdentity.objects.filter(pk__in=record.identity_ids).update(customer=target)
+        Conversation.objects.filter(pk__in=record.conversation_ids).update(customer=target, updated_at=timezone.now())
         target.name = target.name or source.name
         target.attributes = {**source.attributes, **target.attributes}
         target.save(update_fields=["name", "attributes", "updated_at"])
         source.merged_into = target
         source.save(update_fields=["merged_into", "updated_at"])
-    return target
+        record.save()
+    return record
+
+
+def customer_merge_undo(*, merge: CustomerMerge) -> Customer:
+    """Give the source back exactly what moved: its identities and conversations (with any message
+    that arrived on them since), and the target its name and attributes as they were."""
+    from conversations.models import Conversation
+
+    with transaction.atomic():
+        merge = CustomerMerge.objects.select_for_update().get(pk=merge.pk)
+        if merge.undone_at:
+            raise ValueError("This merge was already undone.")
+        source, target = _locked(merge.source_id, merge.target_id)
+        ContactIdentity.objects.filter(pk__in=merge.identity_ids, customer=target).update(customer=source)
+        Conversation.objects.filter(pk__in=merge.conversation_ids, customer=target).update(
+            customer=source, updated_at=timezone.now()
+        )
+        target.name, target.attributes = merge.target_name_before, merge.target_attributes_before
+        target.save(update_fields=["name", "attributes", "updated_at"])
+        source.merged_into = None
+        source.save(update_fields=["merged_into", "updated_at"])
+        merge.undone_at = timezone.now()
+        merge.save(update_fields=["undone_at"])
+    return source
+
+
+def _locked(*pks: int) -> list[Customer]:
+    # Locked in a fixed order: ingest locks a customer row too, so no message lands on either
+    # customer half-way through.
+    locked = {c.pk: c for c in Customer.objects.select_for_update().filter(pk__in=pks).order_by("pk")}
+    return [locked[pk] for pk in pks]
+
+
+def customer_notes_update(*, customer: Customer, notes: str) -> None:
+    customer.notes = notes[:10_000]
+    customer.save(update_fields=["notes", "updated_at"])

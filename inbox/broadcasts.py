@@ -6,7 +6,7 @@ Each event carries its type, ids and the HTML fragments that htmx swaps into the
 
 from django.template.loader import render_to_string
 
-from conversations.selectors import message_for_display
+from conversations.selectors import conversations_for_broadcast, message_for_display, workspace_controls
 from inbox import realtime
 
 
@@ -37,5 +37,35 @@ def message_updated(message_id: int) -> None:
     def build():
         message = message_for_display(message_id)
         return _event("message.updated", message) if message else None
+
+    realtime.publish_on_commit(build)
+
+
+def conversations_updated(conversation_ids: list[int]) -> None:
+    """Announce conversations whose state changed (assignee, team, status, labels): their list rows
+    and, for agents who have one open, its header."""
+
+    def build():
+        conversations = conversations_for_broadcast(conversation_ids)
+        controls = workspace_controls(inbox_ids={c.inbox_id for c in conversations})
+        return [
+            (
+                [realtime.inbox_group(conversation.inbox_id)],
+                {
+                    "event": "conversation.updated",
+                    "inbox_id": conversation.inbox_id,
+                    "conversation_id": conversation.pk,
+                    "html": render_to_string(
+                        "workspace/_conversation_event.html",
+                        {
+                            "conversation": conversation,
+                            "controls": controls,
+                            "agents": controls.agents(conversation.inbox_id),
+                        },
+                    ),
+                },
+            )
+            for conversation in conversations
+        ]
 
     realtime.publish_on_commit(build)

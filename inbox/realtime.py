@@ -37,15 +37,19 @@ def agents_access_changed(user_ids) -> None:
 def publish_on_commit(build) -> None:
     """Call ``build()`` after the current transaction commits and send what it returns.
 
-    ``build`` returns ``(groups, event)`` or None. Building after commit means the event describes
-    committed state, and a rolled-back change is never announced.
+    ``build`` returns ``(groups, event)``, a list of them, or None. Building after commit means the
+    event describes committed state, and a rolled-back change is never announced.
     """
     # robust: a failed publish (say, during a Redis blip) must not cancel the callbacks registered
     # after it, such as the task that sends an agent's reply. Pages resync what they miss.
     transaction.on_commit(lambda: _send(build()), robust=True)
 
 
-def _send(built: tuple[Iterable[str], dict] | None) -> None:
+def _send(built: tuple[Iterable[str], dict] | list | None) -> None:
+    if isinstance(built, list):
+        for one in built:
+            _send(one)
+        return
     if not built:
         return
     groups, event = built

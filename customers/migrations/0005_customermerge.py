@@ -13,6 +13,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddField(
+            model_name="customer",
+            name="notes",
+            field=models.TextField(blank=True),
+        ),
         migrations.CreateModel(
             name='CustomerMerge',
             fields=[

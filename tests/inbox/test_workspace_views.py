@@ -4,9 +4,11 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from conversations.models import Message
+from conversations.actions import conversation_mark_read
+from conversations.models import Label, Message
 from conversations.services import message_ingest
 from inbox.connectors import fake
+from inbox.models import Team
 from tests.factories import ConversationFactory, InboxFactory, MessageFactory, UserFactory
 from tests.helpers import inbound
 
@@ -38,16 +40,30 @@ def test_list_shows_newest_activity_first_and_only_my_inboxes(agent_client, webc
     assert f"conv-row-{new.pk}" in html and f"conv-row-{old.pk}" in html
 
 
-def test_list_costs_the_same_queries_for_5_or_40_conversations(agent_client, webchat_inbox, django_assert_num_queries):
-    # Assigned rows too: a missing join would cost one query per row.
-    for _ in range(5):
-        ConversationFactory(inbox=webchat_inbox, assignee=UserFactory())
-    with django_assert_num_queries(3):  # session, user, conversations with customer, inbox, assignee
+# session, user, rows (customer, inbox, assignee, team, read mark joined), their labels, agents, teams,
+# labels, view counts, inboxes, notifications, unread notifications, canned responses
+LIST_PAGE_QUERIES = 12
+
+
+def test_list_costs_the_same_queries_for_5_or_40_conversations(
+    agent_client, agent, webchat_inbox, django_assert_num_queries
+):
+    # Assigned, labelled, in a team, read by the agent: a missing join would cost a query per row.
+    team, label = Team.objects.create(name="Billing"), Label.objects.create(name="vip")
+
+    def add(n):
+        for _ in range(n):
+            conversation = ConversationFactory(inbox=webchat_inbox, assignee=UserFactory(), team=team)
+            conversation.labels.add(label)
+            conversation_mark_read(user=agent, conversation_id=conversation.pk)
+
+    add(5)
+    with django_assert_num_queries(LIST_PAGE_QUERIES):
         agent_client.get("/")
-    for _ in range(35):
-        ConversationFactory(inbox=webchat_inbox, assignee=UserFactory())
-    with django_assert_num_queries(3):
-        agent_client.get("/")
+    add(35)
+    with django_assert_num_queries(LIST_PAGE_QUERIES):
+        html = agent_client.get("/").content.decode()
+    assert html.count('class="label-chip"') >= 40 and "Billing" in html
 
 
 def test_list_pages_with_a_keyset_cursor(agent_client, webchat_inbox):
@@ -83,13 +99,19 @@ def test_conversation_shows_customer_timeline_across_conversations_and_channels(
 
 def test_conversation_page_costs_fixed_queries(agent_client, agent, webchat_inbox, django_assert_num_queries):
     conversation = message_ingest(inbox=webchat_inbox, inbound=inbound("one", address="v1")).conversation
-    # session, user, conversation, timeline, the timeline's attachments, reply channels, identities, list
-    with django_assert_num_queries(8):
-        agent_client.get(f"/conversations/{conversation.pk}/")
-    for i in range(20):  # customer messages and agents' replies, by several agents
+    # The pane a click loads: session, user, conversation, read mark, timeline and its attachments,
+    # agents, teams, labels, reply channels, identities, past conversations, the conversation's labels
+    pane = {"HX-Request": "true"}
+    with django_assert_num_queries(13):
+        agent_client.get(f"/conversations/{conversation.pk}/", headers=pane)
+    for i in range(20):  # customer messages and agents' replies and notes, by several agents
         message_ingest(inbox=webchat_inbox, inbound=inbound(f"more {i}", address="v1"))
         MessageFactory(conversation=conversation, direction="out", sender_type="agent", author=UserFactory())
-    with django_assert_num_queries(8):
+        MessageFactory(conversation=conversation, direction="note", sender_type="agent", author=UserFactory())
+    with django_assert_num_queries(13):
+        agent_client.get(f"/conversations/{conversation.pk}/", headers=pane)
+    # A reload: the pane, the list and what surrounds them (the list's own count is above)
+    with django_assert_num_queries(13 + LIST_PAGE_QUERIES - 2):
         agent_client.get(f"/conversations/{conversation.pk}/")
 
 

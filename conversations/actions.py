@@ -1,0 +1,214 @@
+"""What agents do to conversations: assign, hand to a team, change status or snooze, label, note,
+mark read. Each change is announced to every agent of the inbox after commit."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from functools import reduce
+from operator import or_
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from conversations import notifications
+from conversations.models import Conversation, ConversationRead, Label, Message, Notification
+from inbox import broadcasts
+from inbox.models import InboxMembership, Team
+
+# @username, as Django allows usernames: letters, digits and @.+-_
+MENTION = re.compile(r"(?<![\w@])@([\w.+-]+[\w+-])")
+MAX_MENTIONS = 20
+BULK_ACTIONS = {"assign", "label", "resolve", "open"}
+
+
+class ActionRefused(ValueError):
+    """The action makes no sense for this conversation (an assignee outside the inbox, a past snooze)."""
+
+
+def _changed(conversation: Conversation, **fields) -> None:
+    for name, value in fields.items():
+        setattr(conversation, name, value)
+    conversation.updated_at = timezone.now()
+    Conversation.objects.filter(pk=conversation.pk).update(**fields, updated_at=conversation.updated_at)
+    broadcasts.conversations_updated([conversation.pk])
+
+
+def conversation_assign(*, conversation: Conversation, assignee_id: int | None, actor) -> None:
+    """Hand the conversation to an agent of its inbox (None: to nobody); they are told."""
+    if assignee_id == conversation.assignee_id:
+        return
+    if (
+        assignee_id is not None
+        and not InboxMembership.objects.filter(
+            inbox_id=conversation.inbox_id, user_id=assignee_id, user__is_active=True
+        ).exists()
+    ):
+        raise ActionRefused("Only an agent of this inbox can be assigned.")
+    with transaction.atomic():
+        _changed(conversation, assignee_id=assignee_id)
+        if assignee_id:
+            notifications.notify(
+                user_ids=[assignee_id],
+                kind=Notification.Kind.ASSIGNED,
+                conversation=conversation,
+                actor=actor,
+                text=f"{_name(actor)} assigned you {conversation.customer.display_name}",
+            )
+
+
+def conversation_set_team(*, conversation: Conversation, team_id: int | None, actor) -> None:
+    if team_id == conversation.team_id:
+        return
+    if team_id is not None and not Team.objects.filter(pk=team_id).exists():
+        raise ActionRefused("No such team.")
+    with transaction.atomic():
+        _changed(conversation, team_id=team_id)
+
+
+def conversation_set_status(
+    *, conversation: Conversation, status: str, actor, snooze_until: datetime | None = None
+) -> None:
+    """Open, pend, resolve, or snooze until a time (the wake-up task reopens it then)."""
+    if status not in Conversation.Status.values:
+        raise ActionRefused(f"Unknown status {status!r}.")
+    if status == Conversation.Status.SNOOZED:
+        if snooze_until is None or snooze_until <= timezone.now():
+            raise ActionRefused("Snooze until a time in the future.")
+    else:
+        snooze_until = None
+    fields = {"status": status, "snoozed_until": snooze_until}
+    if status == Conversation.Status.RESOLVED:
+        fields["waiting_since"] = None  # nobody waits on a resolved conversation
+    with transaction.atomic():
+        _changed(conversation, **fields)
+
+
+def conversation_set_labels(*, conversation: Conversation, label_ids: list[int], actor) -> None:
+    labels = list(Label.objects.filter(pk__in=label_ids))
+    with transaction.atomic():
+        conversation.labels.set(labels)
+        _changed(conversation)
+
+
+def conversations_bulk(*, conversations: list[Conversation], action: str, value: str, actor) -> int:
+    """Apply one action to many conversations (the caller loaded them within the agent's inboxes).
+    Returns how many it changed; one the action cannot apply to (an assignee outside its inbox) is
+    left as it was."""
+    if action not in BULK_ACTIONS:
+        raise ActionRefused(f"Unknown bulk action {action!r}.")
+    label = Label.objects.filter(pk=int(value)).first() if action == "label" and value.isdigit() else None
+    if action == "label" and label is None:
+        raise ActionRefused("No such label.")
+    changed = 0
+    with transaction.atomic():
+        for conversation in conversations:
+            if action == "assign":
+                try:
+                    conversation_assign(conversation=conversation, assignee_id=_int_or_none(value), actor=actor)
+                except ActionRefused:
+                    continue
+            elif action == "label":
+                conversation.labels.add(label)
+                _changed(conversation)
+            else:
+                status = Conversation.Status.RESOLVED if action == "resolve" else Conversation.Status.OPEN
+                conversation_set_status(conversation=conversation, status=status, actor=actor)
+            changed += 1
+    return changed
+
+
+def _int_or_none(value: str) -> int | None:
+    if value and not value.isdigit():
+        raise ActionRefused("Not an agent.")
+    return int(value) if value else None
+
+
+def conversations_wake_snoozed(*, now: datetime | None = None) -> list[int]:
+    """Reopen every conversation whose snooze has ended and tell each one's assignee."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = list(
+            Conversation.objects.select_for_update(skip_locked=True)
+            .filter(status=Conversation.Status.SNOOZED, snoozed_until__lte=now)
+            .select_related("customer")
+        )
+        if not due:
+            return []
+        Conversation.objects.filter(pk__in=[c.pk for c in due]).update(
+            status=Conversation.Status.OPEN, snoozed_until=None, updated_at=now
+        )
+        for conversation in due:
+            if conversation.assignee_id:
+                notifications.notify(
+                    user_ids=[conversation.assignee_id],
+                    kind=Notification.Kind.SNOOZE_ENDED,
+                    conversation=conversation,
+                    text=f"Snooze ended: {conversation.customer.display_name}",
+                )
+        broadcasts.conversations_updated([c.pk for c in due])
+    return [c.pk for c in due]
+
+
+def note_add(*, conversation: Conversation, author, text: str) -> Message:
+    """A private note for the team: never sent; an @username of the inbox's agents notifies them."""
+    text = text.strip()
+    if not text:
+        raise ActionRefused("A note needs text.")
+    with transaction.atomic():
+        note = Message.objects.create(
+            conversation=conversation,
+            inbox_id=conversation.inbox_id,
+            direction=Message.Direction.NOTE,
+            sender_type=Message.Sender.AGENT,
+            author=author,
+            text=text,
+            status=Message.Status.RECEIVED,
+            sent_at=timezone.now(),
+        )
+        Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+        broadcasts.message_created(note)
+        mentioned = mentioned_agents(conversation=conversation, text=text)
+        notifications.notify(
+            user_ids=[user.pk for user in mentioned],
+            kind=Notification.Kind.MENTION,
+            conversation=conversation,
+            message=note,
+            actor=author,
+            text=f"{_name(author)} mentioned you: {text[:150]}",
+        )
+    return note
+
+
+def mentioned_agents(*, conversation: Conversation, text: str) -> list:
+    """The active agents of the conversation's inbox named as @username in the text."""
+    names = set(MENTION.findall(text))
+    if not names:
+        return []
+    named = reduce(or_, (Q(username__iexact=name) for name in sorted(names)[:MAX_MENTIONS]))
+    return list(
+        get_user_model().objects.filter(named, memberships__inbox_id=conversation.inbox_id, is_active=True).distinct()
+    )
+
+
+def conversation_mark_read(*, user, conversation_id: int) -> None:
+    """The agent has seen the conversation as it is now (one upsert)."""
+    ConversationRead.objects.bulk_create(
+        [ConversationRead(user=user, conversation_id=conversation_id, read_at=timezone.now())],
+        update_conflicts=True,
+        unique_fields=["conversation", "user"],
+        update_fields=["read_at"],
+    )
+
+
+def notifications_mark_read(*, user, ids: list[int] | None = None) -> int:
+    qs = Notification.objects.filter(user=user, read_at__isnull=True)
+    if ids is not None:
+        qs = qs.filter(pk__in=ids)
+    return qs.update(read_at=timezone.now())
+
+
+def _name(user) -> str:
+    return (user.get_full_name() or user.get_username()) if user else "Someone"
