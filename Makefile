@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 ## Set up and start the site on the embedded default (SQLite, in-memory layer, tasks in-process).
-EMBEDDED := env -u DATABASE_URL -u REDIS_URL DEBUG=true
+EMBEDDED := env -u DATABASE_URL -u REDIS_URL DEBUG=true EMBEDDED_BEAT=true
 run: setup
 	@$(EMBEDDED) $(BIN)/python manage.py migrate --noinput -v0
 	@$(EMBEDDED) $(BIN)/python manage.py collectstatic --noinput -v0

@@ -1,6 +1,7 @@
 import secrets
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 
 from customers.models import ContactIdentity, Customer
@@ -173,7 +174,12 @@ class InboundEvent(models.Model):
 
 class Label(models.Model):
     name = models.CharField(max_length=50, unique=True)
-    color = models.CharField(max_length=7, default="#667085", help_text="A CSS hex colour.")
+    color = models.CharField(
+        max_length=7,
+        default="#667085",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "A colour like #1f6feb.")],
+        help_text="A CSS hex colour.",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -3,6 +3,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 
+from conversations.actions import conversations_wake_snoozed
 from conversations.models import InboundEvent
 from conversations.services import (
     inbound_event_process,
@@ -42,3 +43,8 @@ def sweep_stale_work() -> None:
     """Pick up what a lost task left behind: replies still queued, events never processed."""
     messages_requeue_stale(older_than=timedelta(minutes=2))
     inbound_events_retry_stale(older_than=timedelta(minutes=5))
+
+
+@shared_task
+def wake_snoozed() -> None:
+    conversations_wake_snoozed()

@@ -23,3 +23,10 @@ websocket_routes = URLRouter(
 )
 
 application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_routes})
+
+from django.conf import settings  # noqa: E402
+
+if settings.EMBEDDED_BEAT:
+    from inbox import embedded_beat  # noqa: E402
+
+    embedded_beat.start()

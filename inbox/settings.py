@@ -146,7 +146,11 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-work": {"task": "conversations.tasks.sweep_stale_work", "schedule": 60.0},
     "poll-imap-mailboxes": {"task": "inbox.tasks.imap_poll_all", "schedule": env.float("IMAP_POLL_SECONDS", 60.0)},
+    "wake-snoozed": {"task": "conversations.tasks.wake_snoozed", "schedule": env.float("SNOOZE_WAKE_SECONDS", 30.0)},
 }
+# Without a broker (the embedded default) there is no beat process: the server runs the schedule
+# above itself, in a background thread (`make run` turns this on).
+EMBEDDED_BEAT = env.bool("EMBEDDED_BEAT", default=False)
 # Sending a reply: how often a temporary failure (an SMTP outage, a provider's 5xx) is retried,
 # and the first wait, doubled each time (capped at 10 minutes).
 SEND_MAX_RETRIES = env.int("SEND_MAX_RETRIES", default=6)

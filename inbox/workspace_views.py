@@ -85,7 +85,10 @@ def conversation_list(request):
     if request.htmx and request.GET.get("after"):
         return render(request, "workspace/_conversation_rows.html", context)
     if request.htmx and request.htmx.target == "list-pane":
-        return render(request, "workspace/_list_pane.html", {**context, **_page_context(request, state)})
+        response = render(request, "workspace/_list_pane.html", {**context, **_page_context(request, state)})
+        # The address bar shows the list's canonical address (defaults left out), for reload and back.
+        response["HX-Push-Url"] = f"{request.path}?{state.query}" if state.query else request.path
+        return response
     return render(request, "workspace/page.html", {**context, **_page_context(request, state)})
 
 

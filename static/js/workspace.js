@@ -10,6 +10,17 @@
     return ceiling / 2 + Math.random() * ceiling / 2;
   };
 
+  // A refused action answers 409 (the send guard) or 422 (nothing to send, a bad value) with the
+  // fragment that says why: show it rather than dropping it.
+  htmx.config.responseHandling = [
+    { code: "204", swap: false },
+    { code: "[23]..", swap: true },
+    { code: "409|422", swap: true, error: false },
+    { code: "[45]..", swap: false, error: true },
+  ];
+
+  function me() { return document.body.dataset.userId || ""; }
+
   function cursor() {
     var el = document.getElementById("rt-cursor");
     return el ? el.dataset.cursor : "";
@@ -52,6 +63,12 @@
   document.addEventListener("htmx:oobBeforeSwap", function (evt) {
     var fragment = evt.detail.fragment;
     if (!fragment || !fragment.querySelector) return;
+    if (evt.detail.target && evt.detail.target.id === "conversation-list") {
+      // Rows are placed by the list's own rules (its view, filters and sort), never simply prepended.
+      evt.detail.shouldSwap = false;
+      Array.prototype.slice.call(fragment.querySelectorAll("li.conversation-row")).forEach(window.inboxList.upsert);
+      return;
+    }
     var first = fragment.firstElementChild || (fragment.children && fragment.children[0]);
     if (first && first.id && first.id !== evt.detail.target.id && document.getElementById(first.id)) {
       evt.detail.shouldSwap = false;
@@ -62,7 +79,9 @@
   // timeline in time order (ISO times in UTC compare as strings).
   function placeInOrder(item) {
     var before = item.previousElementSibling;
-    while (before && before.dataset.at && before.dataset.at > item.dataset.at) before = before.previousElementSibling;
+    while (before && (before.classList.contains("day") || (before.dataset.at && before.dataset.at > item.dataset.at))) {
+      before = before.previousElementSibling;
+    }
     if (before !== item.previousElementSibling) before ? before.after(item) : item.parentNode.prepend(item);
   }
 
@@ -105,17 +124,65 @@
   });
 
   document.addEventListener("htmx:afterSwap", function (evt) {
-    if (evt.detail.target && evt.detail.target.id === "conversation-pane") { scrollTimeline(); sync(); }
+    if (evt.detail.target && evt.detail.target.id === "conversation-pane") {
+      document.querySelector(".panes").classList.add("has-conversation");
+      document.querySelectorAll("details[open]").forEach(function (d) { d.open = false; });
+      scrollTimeline();
+      sync();
+    }
     var input = document.getElementById("reply-text");
     if (input && evt.detail.target && evt.detail.target.id === "composer") input.focus();
   });
   document.addEventListener("DOMContentLoaded", scrollTimeline);
 
-  // Ctrl/Cmd+Enter sends the reply.
-  document.addEventListener("keydown", function (evt) {
-    if (evt.key === "Enter" && (evt.ctrlKey || evt.metaKey) && evt.target.id === "reply-text") {
-      evt.preventDefault();
-      htmx.trigger(evt.target.form, "submit");
-    }
+  // Day separators in the agent's own time zone, redrawn whenever the timeline changes.
+  function markDays() {
+    var timeline = document.querySelector(".timeline");
+    if (!timeline) return;
+    timeline.querySelectorAll("li.day").forEach(function (day) { day.remove(); });
+    var today = new Date().toDateString();
+    var yesterday = new Date(Date.now() - 86400000).toDateString();
+    var last = "";
+    timeline.querySelectorAll("li.message").forEach(function (item) {
+      var when = new Date(item.dataset.at);
+      var day = when.toDateString();
+      if (day === last) return;
+      last = day;
+      var separator = document.createElement("li");
+      separator.className = "day";
+      separator.textContent = day === today ? "Today" : day === yesterday ? "Yesterday"
+        : when.toLocaleDateString([], { weekday: "short", month: "short", day: "numeric", year: "numeric" });
+      item.before(separator);
+    });
+  }
+  ["DOMContentLoaded", "htmx:afterSettle", "htmx:oobAfterSwap"].forEach(function (name) {
+    document.addEventListener(name, markDays);
+  });
+
+  // Notifications: the count in the title, and the browser's own notifications when allowed.
+  function updateTitle() {
+    var count = document.getElementById("notif-count");
+    var unread = count ? Number(count.dataset.count || 0) : 0;
+    var base = document.title.replace(/^\(\d+\) /, "");
+    document.title = (unread ? "(" + unread + ") " : "") + base;
+  }
+  function announce() {
+    document.querySelectorAll("#notification-list li[data-fresh]").forEach(function (item) {
+      delete item.dataset.fresh;
+      if (!("Notification" in window) || Notification.permission !== "granted") return;
+      if (!document.hidden && item.dataset.conversation === openConversation()) return;
+      var shown = new Notification(item.dataset.title, { body: item.dataset.body, tag: item.id });
+      shown.onclick = function () { window.focus(); item.querySelector("a").click(); };
+    });
+  }
+  function offerNotifications() {
+    var button = document.querySelector("[data-enable-notifications]");
+    if (button) button.hidden = !("Notification" in window) || Notification.permission !== "default";
+  }
+  document.addEventListener("click", function (evt) {
+    if (evt.target.matches("[data-enable-notifications]")) Notification.requestPermission().then(offerNotifications);
+  });
+  ["DOMContentLoaded", "htmx:afterSettle", "htmx:wsAfterMessage"].forEach(function (name) {
+    document.addEventListener(name, function () { updateTitle(); announce(); offerNotifications(); });
   });
 })();

@@ -85,6 +85,9 @@ class AsgiServer:
             "DEBUG": "true",  # a development server: plain-http cookies, static files from the source tree
             "PUBLIC_BASE_URL": self.url,
             "CHANNEL_LAYER_PREFIX": f"browser-test-{self.port}",
+            # Scheduled tasks run in the server, and snoozes are checked every second.
+            "EMBEDDED_BEAT": "true",
+            "SNOOZE_WAKE_SECONDS": "1",
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "inbox.asgi:application"],

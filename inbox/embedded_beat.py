@@ -1,0 +1,35 @@
+"""Celery beat's schedule, run inside the server when there is no broker (the embedded default)."""
+
+import logging
+import threading
+import time
+
+from django.conf import settings
+from django.db import close_old_connections
+
+logger = logging.getLogger(__name__)
+
+
+def start() -> threading.Thread:
+    thread = threading.Thread(target=_run, name="embedded-beat", daemon=True)
+    thread.start()
+    return thread
+
+
+def _run() -> None:
+    from inbox.celery import app
+
+    due = {name: time.monotonic() for name in settings.CELERY_BEAT_SCHEDULE}
+    while True:
+        now = time.monotonic()
+        for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+            if now < due[name]:
+                continue
+            due[name] = now + float(entry["schedule"])
+            try:
+                app.tasks[entry["task"]].apply()  # in this thread, as a worker would
+            except Exception:  # noqa: BLE001 - one failing task must not stop the schedule
+                logger.exception("scheduled task %s failed", entry["task"])
+            finally:
+                close_old_connections()
+        time.sleep(min(1.0, max(0.05, min(due.values()) - time.monotonic())))

@@ -1,0 +1,149 @@
+// The conversation list: rows arrive live and are placed by the list's view, filters and sort;
+// unread marks are each agent's own; counts follow; rows can be selected for bulk actions.
+(function () {
+  "use strict";
+
+  function list() { return document.getElementById("conversation-list"); }
+  function me() { return document.body.dataset.userId || ""; }
+  function openConversation() {
+    var pane = document.querySelector(".timeline-pane");
+    return pane ? pane.dataset.conversation : "";
+  }
+
+  function matches(row, ul) {
+    var d = ul.dataset, r = row.dataset;
+    if (d.view === "mine" && r.assignee !== me()) return false;
+    if (d.view === "unassigned" && r.assignee !== "") return false;
+    if (d.team && r.team !== d.team) return false;
+    if (d.status && d.status !== "all" && r.status !== d.status) return false;
+    if (d.inbox && r.inbox !== d.inbox) return false;
+    if (d.assignee && r.assignee !== d.assignee) return false;
+    if (d.label && r.labels.indexOf(" " + d.label + " ") === -1) return false;
+    if (d.sort === "waiting" && !r.waiting) return false;
+    return true;
+  }
+
+  // Does row a come before row b in this list's order? (ISO times in UTC compare as strings.)
+  function before(a, b, sort) {
+    if (sort === "waiting") {
+      if (a.dataset.waiting !== b.dataset.waiting) return a.dataset.waiting < b.dataset.waiting;
+      return Number(a.dataset.id) < Number(b.dataset.id);
+    }
+    if (a.dataset.activity !== b.dataset.activity) return a.dataset.activity > b.dataset.activity;
+    return Number(a.dataset.id) > Number(b.dataset.id);
+  }
+
+  var countsTimer = null;
+  function refreshCounts() {
+    clearTimeout(countsTimer);
+    countsTimer = setTimeout(function () { htmx.trigger(document.body, "refresh-counts"); }, 400);
+  }
+
+  var readTimer = {};
+  function markRead(id) {
+    clearTimeout(readTimer[id]);
+    readTimer[id] = setTimeout(function () {
+      htmx.ajax("POST", "/conversations/" + id + "/read/", { swap: "none" });
+    }, 500);
+  }
+
+  function upsert(row) {
+    var ul = list();
+    refreshCounts();
+    if (!ul) return;
+    var old = document.getElementById(row.id);
+    var unread = row.dataset.unread === "" ? !!(old && old.classList.contains("unread")) : row.dataset.unread === "1";
+    if (row.dataset.author && row.dataset.author === me()) unread = false;
+    if (unread && row.dataset.id === openConversation()) {
+      unread = false;
+      markRead(row.dataset.id);
+    }
+    row.classList.toggle("unread", unread);
+    if (old) {
+      if (old.classList.contains("selected")) row.classList.add("selected");
+      if (old.classList.contains("active")) row.classList.add("active");
+      var box = old.querySelector("input.select");
+      if (box && box.checked) row.querySelector("input.select").checked = true;
+      old.remove();
+    }
+    if (!matches(row, ul)) return;
+    var link = row.querySelector("a[data-base]");
+    if (link && ul.dataset.query) {
+      var url = link.dataset.base + "?" + ul.dataset.query;
+      link.setAttribute("href", url);
+      link.setAttribute("hx-get", url);
+    }
+    var rows = ul.querySelectorAll("li.conversation-row");
+    var next = null;
+    for (var i = 0; i < rows.length; i++) {
+      if (before(row, rows[i], ul.dataset.sort)) { next = rows[i]; break; }
+    }
+    var more = ul.querySelector("li.more");
+    if (!next && more) return;  // it belongs further down: it comes with the next page
+    ul.insertBefore(row, next || more);
+    var empty = document.getElementById("no-conversations");
+    if (empty) empty.remove();
+    htmx.process(row);
+  }
+
+  function markActive() {
+    var open = openConversation();
+    document.querySelectorAll("li.conversation-row").forEach(function (row) {
+      var active = row.dataset.id === open;
+      row.classList.toggle("active", active);
+      if (active) row.classList.remove("unread");
+    });
+  }
+
+  // Bulk actions: the checked rows' ids go with the form; the value list offers what the action needs.
+  function checkedIds() {
+    return Array.prototype.map.call(document.querySelectorAll("li.conversation-row input.select:checked"),
+      function (box) { return box.value; });
+  }
+  function updateBulk() {
+    var form = document.getElementById("bulk-form");
+    if (!form) return;
+    var ids = checkedIds();
+    form.hidden = ids.length === 0;
+    var count = document.getElementById("bulk-count");
+    if (count && !count.dataset.done) count.textContent = ids.length + " selected";
+    var action = document.getElementById("bulk-action").value;
+    var value = document.getElementById("bulk-value");
+    value.hidden = action !== "assign" && action !== "label";
+    value.querySelectorAll("option[data-for]").forEach(function (option) {
+      option.hidden = option.dataset.for !== action;
+    });
+  }
+  document.addEventListener("change", function (evt) {
+    if (evt.target.matches("li.conversation-row input.select, #bulk-action")) {
+      var count = document.getElementById("bulk-count");
+      if (count) delete count.dataset.done;
+      updateBulk();
+    }
+  });
+  document.addEventListener("click", function (evt) {
+    if (evt.target.matches("[data-bulk-clear]")) {
+      document.querySelectorAll("li.conversation-row input.select:checked").forEach(function (b) { b.checked = false; });
+      updateBulk();
+    }
+    if (evt.target.matches("[data-search-close]")) {
+      var body = document.getElementById("list-body");
+      htmx.ajax("GET", "/?" + (body ? body.dataset.listQuery : ""), { target: "#list-pane" });
+    }
+  });
+  document.addEventListener("htmx:configRequest", function (evt) {
+    if (evt.detail.elt && evt.detail.elt.id === "bulk-form") evt.detail.parameters.ids = checkedIds();
+  });
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    if (evt.detail.elt && evt.detail.elt.id === "bulk-form" && evt.detail.successful) {
+      document.querySelectorAll("li.conversation-row input.select:checked").forEach(function (b) { b.checked = false; });
+      setTimeout(updateBulk, 2500);
+    }
+  });
+
+  ["DOMContentLoaded", "htmx:afterSettle"].forEach(function (name) {
+    document.addEventListener(name, function () { markActive(); updateBulk(); });
+  });
+
+  window.inboxList = { upsert: upsert, refreshCounts: refreshCounts, markRead: markRead };
+})();
