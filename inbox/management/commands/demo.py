@@ -6,9 +6,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from conversations.models import CannedResponse, Label
 from conversations.services import message_ingest, message_reply
 from inbox.connectors.base import IdentityClaim, InboundMessage
-from inbox.models import Inbox
+from inbox.models import Inbox, Team
 from inbox.services import inbox_create, membership_add
 
 DEMO_INBOX_NAMES = {
@@ -66,6 +67,7 @@ class Command(BaseCommand):
                 self._samples(inbox, admin)
             membership_add(inbox=inbox, user=admin)
             inboxes[kind] = inbox
+        self._workspace_extras(admin)
         base = settings.PUBLIC_BASE_URL
         self.stdout.write(self.style.SUCCESS("Demo ready."))
         self.stdout.write(f"  Agent workspace: {base}/")
@@ -77,6 +79,17 @@ class Command(BaseCommand):
         self.stdout.write(
             f"  Try email:       DEBUG=true .venv/bin/python manage.py email ingest --inbox {email} FILE.eml"
         )
+
+    def _workspace_extras(self, admin):
+        """Labels, a team and canned responses, so that the workspace's menus have something in them."""
+        for name, color in [("billing", "#b54708"), ("vip", "#b42318"), ("bug", "#6941c6")]:
+            Label.objects.get_or_create(name=name, defaults={"color": color})
+        Team.objects.get_or_create(name="Support")[0].members.add(admin)
+        for shortcut, text in [
+            ("thanks", "Thank you for writing to us! We'll get back to you shortly."),
+            ("refund", "I've issued a refund; it should reach your account within 5 business days."),
+        ]:
+            CannedResponse.objects.get_or_create(shortcut=shortcut, owner=None, team=None, defaults={"text": text})
 
     def _samples(self, inbox, admin):
         for kind, name, texts, reply in SAMPLES:
