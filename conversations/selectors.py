@@ -326,10 +326,15 @@ def timeline_changes(*, user, customer_id: int, since: datetime) -> list[Message
 
 def conversations_changed(*, user, since: datetime) -> list[Conversation]:
     """At most SYNC_LIMIT + 1 rows: more than SYNC_LIMIT means the page should simply reload."""
+    qs = Conversation.objects.filter(inbox_id__in=visible_inbox_ids(user), updated_at__gte=since)
+    return list(_with_row_data(qs, user).order_by("last_message_at", "id")[: SYNC_LIMIT + 1])
+
+
+def notifications_since(*, user, since: datetime) -> list[Notification]:
     return list(
-        Conversation.objects.filter(inbox_id__in=visible_inbox_ids(user), updated_at__gte=since)
-        .select_related("customer", "inbox", "assignee")
-        .order_by("last_message_at", "id")[: SYNC_LIMIT + 1]
+        Notification.objects.filter(
+            user=user, created_at__gte=since, conversation__inbox_id__in=visible_inbox_ids(user)
+        ).order_by("created_at", "id")[:SYNC_LIMIT]
     )
 
 

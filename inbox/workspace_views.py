@@ -57,7 +57,7 @@ def _views(request, state: ListState, teams) -> list[dict]:
     ]
 
 
-def _page_context(request, state: ListState) -> dict:
+def page_context(request, state: ListState) -> dict:
     """What every full page shows around its panes: views with counts, filters, notifications."""
     controls = selectors.workspace_controls(inbox_ids=selectors.visible_inbox_ids(request.user))
     return {
@@ -85,11 +85,11 @@ def conversation_list(request):
     if request.htmx and request.GET.get("after"):
         return render(request, "workspace/_conversation_rows.html", context)
     if request.htmx and request.htmx.target == "list-pane":
-        response = render(request, "workspace/_list_pane.html", {**context, **_page_context(request, state)})
+        response = render(request, "workspace/_list_pane.html", {**context, **page_context(request, state)})
         # The address bar shows the list's canonical address (defaults left out), for reload and back.
         response["HX-Push-Url"] = f"{request.path}?{state.query}" if state.query else request.path
         return response
-    return render(request, "workspace/page.html", {**context, **_page_context(request, state)})
+    return render(request, "workspace/page.html", {**context, **page_context(request, state)})
 
 
 @never_cache
@@ -136,7 +136,7 @@ def conversation_detail(request, conversation_id):
         return render(request, "workspace/_conversation_pane.html", context)
     state = ListState.from_query(request.GET)
     return render(
-        request, "workspace/page.html", {**list_context(request, state), **_page_context(request, state), **context}
+        request, "workspace/page.html", {**list_context(request, state), **page_context(request, state), **context}
     )
 
 
@@ -176,8 +176,19 @@ def sync(request):
     if len(conversations) > selectors.SYNC_LIMIT or len(messages) >= selectors.SYNC_LIMIT:
         # Away so long that a fresh page is cheaper than a patch.
         return HttpResponse(headers={"HX-Refresh": "true"})
-    notifications = selectors.notifications_for(user=request.user)
-    context = {"conversations": conversations, "messages": messages, "cursor": cursor, "notifications": notifications}
+    context = {
+        "conversations": conversations,
+        "messages": messages,
+        "cursor": cursor,
+        "notifications": selectors.notifications_for(user=request.user),
+        "missed_notifications": selectors.notifications_since(user=request.user, since=since),
+    }
+    # The open conversation's header, if it changed (assigned, labelled, snoozed) while away.
+    open_id = request.GET.get("conversation", "")
+    changed = [c for c in conversations if str(c.pk) == open_id]
+    if changed:
+        controls = selectors.workspace_controls(inbox_ids=[changed[0].inbox_id])
+        context.update(open=changed[0], controls=controls, agents=controls.agents(changed[0].inbox_id))
     return render(request, "workspace/_sync.html", context)
 
 

@@ -104,13 +104,29 @@
     }
   });
 
+  // What the agent has seen: everything shown before they started writing. Once they write, it
+  // stays put, so that the server's send guard asks about anything that came after.
+  function newestShown() {
+    var newest = 0;
+    document.querySelectorAll(".timeline li.message").forEach(function (item) {
+      newest = Math.max(newest, Number(item.id.replace("msg-", "")) || 0);
+    });
+    return newest;
+  }
+
   // Something new while the agent writes: say so at once (sending will ask to confirm too).
   document.addEventListener("htmx:oobAfterSwap", function (evt) {
     var target = evt.detail.target;
     if (!target || !target.classList || !target.classList.contains("timeline")) return;
     var item = target.lastElementChild;
     var input = textarea();
-    if (!item || !input || !input.value.trim() || item.classList.contains("note")) return;
+    if (!input) return;
+    if (!input.value.trim()) {
+      var seen = composer().querySelector("input[name=seen]");
+      seen.value = Math.max(Number(seen.value) || 0, newestShown());
+      return;
+    }
+    if (!item || item.classList.contains("note")) return;
     if (item.dataset.author && item.dataset.author === document.body.dataset.userId) return;
     var form = composer();
     if (form.querySelector(".arrived")) return;

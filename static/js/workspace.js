@@ -102,6 +102,8 @@
     syncing = true;
     var url = document.body.dataset.syncUrl + "?since=" + encodeURIComponent(cursor());
     if (openCustomer()) url += "&customer=" + encodeURIComponent(openCustomer());
+    var pane = document.querySelector(".timeline-pane");
+    if (pane) url += "&conversation=" + encodeURIComponent(pane.dataset.conversation);
     htmx.ajax("GET", url, { swap: "none" }).finally(function () { syncing = false; });
   }
   setInterval(sync, 60000);

@@ -80,7 +80,7 @@ def test_agent_sees_widget_message_live_and_reply_reaches_widget(browser, asgi_s
     expect(widget.locator(".msg.agent .author")).to_have_text("Sam")
     expect(agent_page.locator(".timeline .message.out")).to_have_count(1)
     # The widget is open and visible, so the visitor has read it, and the agent sees that live.
-    expect(agent_page.locator(".timeline .message.out .delivery")).to_have_text("Read")
+    expect(agent_page.locator(".timeline .message.out .delivery .label")).to_have_text("Read")
     assert Message.objects.filter(direction="out", status="read").count() == 1
 
     # A reload of the widget page keeps the visitor and their history; a reply that arrives while
@@ -91,11 +91,11 @@ def test_agent_sees_widget_message_live_and_reply_reaches_widget(browser, asgi_s
     agent_page.fill("#reply-text", "Found it: it arrives tomorrow.")
     agent_page.keyboard.press("Control+Enter")
     expect(widget.locator(".badge")).to_have_text("1")
-    expect(agent_page.locator(".timeline .message.out .delivery").last).to_have_text("Delivered")
+    expect(agent_page.locator(".timeline .message.out .delivery .label").last).to_have_text("Delivered")
     widget.locator(".bubble").click()
     expect(widget.locator(".msg")).to_have_count(4)
     expect(widget.locator(".badge")).to_be_hidden()
-    expect(agent_page.locator(".timeline .message.out .delivery").last).to_have_text("Read")
+    expect(agent_page.locator(".timeline .message.out .delivery .label").last).to_have_text("Read")
 
 
 def test_agent_page_catches_up_on_what_arrived_while_its_socket_was_down(browser, asgi_server, inbox):
