@@ -436,3 +436,47 @@ def conversations_outside_inboxes(*, user, customer_ids: list[int]) -> bool:
     return (
         Conversation.objects.filter(customer_id__in=customer_ids).exclude(inbox_id__in=visible_inbox_ids(user)).exists()
     )
+
+
+def inbox_member_ids(inbox_ids) -> set[int]:
+    """The active agents of these inboxes."""
+    return set(
+        InboxMembership.objects.filter(inbox_id__in=inbox_ids, user__is_active=True).values_list("user_id", flat=True)
+    )
+
+
+@dataclass(frozen=True)
+class ConversationRef:
+    """What a socket needs to know about a conversation to announce viewing and typing in it."""
+
+    id: int
+    inbox_id: int
+    visitor_id: str | None  # the website visitor to tell an agent is typing, for website chats
+
+
+def conversation_ref(conversation_id: int) -> ConversationRef | None:
+    row = (
+        Conversation.objects.filter(pk=conversation_id)
+        .values("inbox_id", "inbox__kind", "identity__kind", "identity__address")
+        .first()
+    )
+    if row is None:
+        return None
+    webchat = row["inbox__kind"] == Inbox.Kind.WEBCHAT and row["identity__kind"] == ContactIdentity.Kind.WEBCHAT
+    return ConversationRef(
+        id=conversation_id, inbox_id=row["inbox_id"], visitor_id=row["identity__address"] if webchat else None
+    )
+
+
+def visitor_conversation_id(*, inbox_id: int, visitor_id: str) -> int | None:
+    """The conversation a website visitor's next message goes to: their latest one not resolved."""
+    customers = ContactIdentity.objects.filter(kind=ContactIdentity.Kind.WEBCHAT, address=visitor_id).values(
+        "customer_id"
+    )
+    return (
+        Conversation.objects.filter(inbox_id=inbox_id, customer_id__in=customers)
+        .exclude(status=Conversation.Status.RESOLVED)
+        .order_by("-last_message_at", "-id")
+        .values_list("pk", flat=True)
+        .first()
+    )

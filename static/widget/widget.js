@@ -58,6 +58,8 @@
     '.msg.failed{background:#fee4e2;color:#912018}' +
     '.msg.failed::after{content:" (not sent)";font-size:11px}' +
     '.notice{font-size:12px;color:#a40e26;padding:0 12px}' +
+    '.typing{font-size:12px;color:#667085;padding:0 12px 4px;margin:0;display:none}' +
+    '.typing.on{display:block}' +
     'form{display:flex;border-top:1px solid #e3e6ea}' +
     'textarea{flex:1;border:0;padding:10px;font:inherit;resize:none;height:44px}' +
     'button.send{border:0;background:none;color:#1f6feb;font-weight:600;padding:0 14px;cursor:pointer}' +
@@ -67,7 +69,7 @@
     '<span class="badge" aria-live="polite"></span></button>' +
     '<section class="panel" role="dialog" aria-label="Chat">' +
     '<header><span>Chat with us</span><span class="state">connecting…</span></header>' +
-    '<ol class="log" aria-live="polite"></ol><p class="notice" role="alert"></p>' +
+    '<ol class="log" aria-live="polite"></ol><p class="typing" aria-live="polite"></p><p class="notice" role="alert"></p>' +
     '<form><textarea name="text" maxlength="10000" placeholder="Write a message…" aria-label="Message"></textarea>' +
     '<button class="send" type="submit">Send</button></form></section>';
 
@@ -79,7 +81,39 @@
   var form = root.querySelector("form");
   var input = root.querySelector("textarea");
   var badge = root.querySelector(".badge");
+  var typingLine = root.querySelector(".typing");
   var unread = 0;
+
+  // "Sam is typing…" while an agent writes a reply; it fades by itself unless renewed (every 3 s).
+  var agentTypingTimer = null;
+  function showAgentTyping(name) {
+    typingLine.textContent = (name || "Someone") + " is typing…";
+    typingLine.classList.add("on");
+    clearTimeout(agentTypingTimer);
+    agentTypingTimer = setTimeout(hideAgentTyping, 6000);
+  }
+  function hideAgentTyping() {
+    clearTimeout(agentTypingTimer);
+    typingLine.classList.remove("on");
+    typingLine.textContent = "";
+  }
+
+  // Tell the team the visitor is typing: at most every 3 s while keys are pressed, "stopped"
+  // after 5 s without a key (the server forgets it by itself once a message is sent).
+  var typingSentAt = 0;
+  var typingIdle = null;
+  function stopTyping(tell) {
+    clearTimeout(typingIdle);
+    if (typingSentAt && tell) send({ type: "typing", typing: false });
+    typingSentAt = 0;
+  }
+  function noteTyping() {
+    if (!input.value.trim()) { stopTyping(true); return; }
+    var now = Date.now();
+    if (now - typingSentAt >= 3000) { typingSentAt = now; send({ type: "typing", typing: true }); }
+    clearTimeout(typingIdle);
+    typingIdle = setTimeout(function () { stopTyping(true); }, 5000);
+  }
 
   function showUnread(count) {
     unread = count;
@@ -176,7 +210,10 @@
         // Anything typed while offline goes now; the server ignores a second copy.
         Object.keys(pending).forEach(function (id) { send({ type: "message", id: id, text: pending[id] }); });
       } else if (data.type === "message") {
+        if (data.message && data.message.sender === "agent") hideAgentTyping();
         render(data.message, null, { live: true });
+      } else if (data.type === "typing") {
+        if (data.typing) showAgentTyping(data.name); else hideAgentTyping();
       } else if (data.type === "ack") {
         // An ack without a message id means stored, and waiting to be processed: not lost.
         notice.textContent = data.message_id ? "" : "Received. The team will see it shortly.";
@@ -195,6 +232,8 @@
     });
     socket.addEventListener("close", function (evt) {
       stateLabel.textContent = "reconnecting…";
+      hideAgentTyping();
+      stopTyping(false);
       if (evt.code === 4404 || evt.code === 4403) { stateLabel.textContent = "unavailable"; return; }
       retries += 1;
       setTimeout(connect, Math.min(30000, 500 * Math.pow(2, retries)) * (0.5 + Math.random()));
@@ -209,8 +248,10 @@
     pending[clientId] = text;
     render({ sender: "visitor", text: text }, clientId);
     input.value = "";
+    stopTyping(false);
     send({ type: "message", id: clientId, text: text });
   });
+  input.addEventListener("input", noteTyping);
   input.addEventListener("keydown", function (evt) {
     if (evt.key === "Enter" && !evt.shiftKey) { evt.preventDefault(); form.requestSubmit(); }
   });

@@ -73,9 +73,16 @@ def test_agent_sees_widget_message_live_and_reply_reaches_widget(browser, asgi_s
     expect(agent_page.locator(".timeline .message.in")).to_have_count(2)
     expect(agent_page.locator(".timeline .message.in").last).to_contain_text("It was due Monday")
 
+    # Each sees the other typing: the visitor in the widget, the agent above the timeline.
+    widget.locator("textarea").press_sequentially("One more thing")
+    expect(agent_page.locator(".collab .customer-typing")).to_be_visible()
+    widget.locator("textarea").fill("")
+    agent_page.locator("#reply-text").press_sequentially("Sorry! Checking with the courier now.")
+    expect(widget.locator(".typing")).to_have_text("Sam is typing…")
+
     # The agent replies; the visitor sees it live; the agent sees it delivered.
-    agent_page.fill("#reply-text", "Sorry! Checking with the courier now.")
     agent_page.keyboard.press("Control+Enter")
+    expect(widget.locator(".typing")).to_be_hidden()
     expect(widget.locator(".msg.agent")).to_contain_text("Sorry! Checking with the courier now.")
     expect(widget.locator(".msg.agent .author")).to_have_text("Sam")
     expect(agent_page.locator(".timeline .message.out")).to_have_count(1)

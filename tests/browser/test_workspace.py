@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
 from conversations.models import CannedResponse, Conversation, Label
@@ -82,7 +83,13 @@ def shot(page, name):
 
 def test_new_message_moves_to_the_top_of_both_lists_viewing_typing_and_the_send_guard(browser, asgi_server, team_inbox):
     inbox, ada, grace = team_inbox
-    sam, kim = sign_in(browser, asgi_server, "sam"), sign_in(browser, asgi_server, "kim")
+    sam = sign_in(browser, asgi_server, "sam")
+    sam_online = '.presence [data-presence-user="{}"]'
+    kim = sign_in(browser, asgi_server, "kim")
+    # Presence: each sees the other online, and Kim going away is seen at once.
+    kim_id, sam_id = (elsewhere(lambda n=n: User.objects.get(username=n).pk) for n in ("kim", "sam"))
+    expect(sam.locator(sam_online.format(kim_id))).to_have_class(re.compile(r"\bonline\b"))
+    expect(kim.locator(sam_online.format(sam_id))).to_have_class(re.compile(r"\bonline\b"))
     for page in (sam, kim):
         expect(rows(page).first).to_contain_text("Grace Hopper")
         expect(page.locator('[data-count-for="all"]')).to_have_text("2")
