@@ -137,6 +137,11 @@
   });
   document.addEventListener("DOMContentLoaded", scrollTimeline);
 
+  // On a tablet the customer sidebar opens over the timeline.
+  document.addEventListener("click", function (evt) {
+    if (evt.target.closest("[data-toggle-customer]")) document.querySelector(".panes").classList.toggle("show-customer");
+  });
+
   // Day separators in the agent's own time zone, redrawn whenever the timeline changes.
   function markDays() {
     var timeline = document.querySelector(".timeline");

@@ -253,3 +253,12 @@ def test_bulk_actions_and_filters_keep_the_url(browser, asgi_server, team_inbox)
     sam.go_back()
     expect(sam).to_have_url(f"{asgi_server.url}/?status=resolved")
     shot(sam, "workspace")
+
+    # On a tablet: the list and the conversation side by side, the customer one tap away.
+    sam.set_viewport_size({"width": 900, "height": 1100})
+    open_conversation(sam, grace)
+    expect(sam.locator("#customer-pane")).to_be_hidden()
+    sam.locator("[data-toggle-customer]").click()
+    expect(sam.locator("#customer-pane")).to_be_visible()
+    expect(sam.locator(".list-pane")).to_be_visible()
+    shot(sam, "tablet")
