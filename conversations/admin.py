@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from conversations.models import Conversation, InboundEvent, Message
+from conversations.models import CannedResponse, Conversation, InboundEvent, Label, Message
 from conversations.services import inbound_event_process
 
 
@@ -60,3 +60,16 @@ class InboundEventAdmin(admin.ModelAdmin):
             f"Replayed {len(results)} event(s); {failed} still failing.",
             messages.WARNING if failed else messages.SUCCESS,
         )
+
+
+@admin.register(Label)
+class LabelAdmin(admin.ModelAdmin):
+    list_display = ["name", "color"]
+    search_fields = ["name"]
+
+
+@admin.register(CannedResponse)
+class CannedResponseAdmin(admin.ModelAdmin):
+    list_display = ["shortcut", "owner", "team", "updated_at"]
+    list_filter = ["team"]
+    search_fields = ["shortcut", "text"]

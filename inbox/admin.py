@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
-from inbox.models import ImapCursor, Inbox, InboxMembership
+from inbox.models import ImapCursor, Inbox, InboxMembership, Team
 from inbox.realtime import agents_access_changed
 
 
@@ -63,3 +63,10 @@ class ImapCursorAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "created_at"]
+    search_fields = ["name"]
+    filter_horizontal = ["members"]
