@@ -446,10 +446,17 @@ def render(results: dict, floor: dict, args, command: str, started: float, box: 
 EMAIL_START, EMAIL_END = "<!-- email-bench:start -->", "<!-- email-bench:end -->"
 
 
+WORKSPACE_START, WORKSPACE_END = "<!-- workspace-bench:start -->", "<!-- workspace-bench:end -->"
+
+
+def section(document: str, start_marker: str, end_marker: str) -> str:
+    """One bench's part of RESULTS.md (between its markers), or ""."""
+    start, end = document.find(start_marker), document.find(end_marker)
+    return document[start : end + len(end_marker)] if 0 <= start < end else ""
+
+
 def email_section(document: str) -> str:
-    """The email bench's part of RESULTS.md (between its markers), or ""."""
-    start, end = document.find(EMAIL_START), document.find(EMAIL_END)
-    return document[start : end + len(EMAIL_END)] if 0 <= start < end else ""
+    return section(document, EMAIL_START, EMAIL_END)
 
 
 def put_email_section(document: str, section: str) -> str:

@@ -243,7 +243,9 @@ def main(argv: list[str]) -> int:
     text = report.render(results, floor, args, command, started, {**report.machine(args), "load": load_at})
     if str(args.results) != "-":
         previous = args.results.read_text() if args.results.exists() else ""
-        # first: a closed stdout (| head) must not lose the file; the email bench's figures stay
+        # first: a closed stdout (| head) must not lose the file; the other benches' figures stay
+        kept = report.section(previous, report.WORKSPACE_START, report.WORKSPACE_END)
+        text = f"{text.rstrip()}\n\n{kept}\n" if kept else text
         args.results.write_text(report.put_email_section(text, report.email_section(previous)))
     print("\n" + text)
     if str(args.results) != "-":

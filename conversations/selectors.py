@@ -143,11 +143,16 @@ def conversation_list(
     if state.sort == "waiting":
         qs = qs.filter(waiting_since__isnull=False)
         if after:
-            qs = qs.filter(Q(waiting_since__gt=after.at) | Q(waiting_since=after.at, id__gt=after.id))
+            # The redundant bound lets the index scan start at the cursor instead of filtering up to it.
+            qs = qs.filter(waiting_since__gte=after.at).filter(
+                Q(waiting_since__gt=after.at) | Q(waiting_since=after.at, id__gt=after.id)
+            )
         qs = qs.order_by("waiting_since", "id")
     else:
         if after:
-            qs = qs.filter(Q(last_message_at__lt=after.at) | Q(last_message_at=after.at, id__lt=after.id))
+            qs = qs.filter(last_message_at__lte=after.at).filter(
+                Q(last_message_at__lt=after.at) | Q(last_message_at=after.at, id__lt=after.id)
+            )
         qs = qs.order_by("-last_message_at", "-id")
     rows = list(qs[: limit + 1])
     page = rows[:limit]
