@@ -265,7 +265,10 @@ def test_snippet_of_a_long_message_shows_the_match(agent, webchat_inbox):
     assert len(hit.snippet) < 250 and "\n" not in hit.snippet
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's indexes")
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="POSTGRESQL-ONLY TEST SKIPPED: it checks PostgreSQL's search indexes; `make test` runs it on PostgreSQL",
+)
 def test_postgresql_plans_can_use_the_search_indexes(agent, webchat_inbox):
     customer_with_conversation(webchat_inbox, "Ada", address="ada@example.com")
     with CaptureQueriesContext(connection) as captured:
