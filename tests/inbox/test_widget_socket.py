@@ -199,6 +199,8 @@ async def test_oversized_frame_is_refused_with_1009_and_nothing_stored(inbox_and
 
 async def test_flooding_visitor_is_rate_limited_and_nothing_extra_is_stored(inbox_and_agent, settings):
     settings.WIDGET_RATE_LIMIT_PER_VISITOR = 3
+    # Counters are per fixed window: a day-long one cannot roll over mid-test (a 10 s one did, under load).
+    settings.WIDGET_RATE_LIMIT_WINDOW_SECONDS = 86_400
     inbox, _ = inbox_and_agent
     ws = await widget_socket(inbox.public_token)
     await hello(ws)
@@ -216,6 +218,8 @@ async def test_flooding_visitor_is_rate_limited_and_nothing_extra_is_stored(inbo
 
 async def test_flood_from_one_ip_across_visitors_is_rate_limited(inbox_and_agent, settings):
     settings.WIDGET_RATE_LIMIT_PER_IP = 4
+    # Counters are per fixed window: a day-long one cannot roll over mid-test (a 10 s one did, under load).
+    settings.WIDGET_RATE_LIMIT_WINDOW_SECONDS = 86_400
     inbox, _ = inbox_and_agent
     results = []
     for i in range(6):
