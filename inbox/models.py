@@ -25,6 +25,10 @@ class Inbox(models.Model):
         MESSENGER = "messenger", "Facebook Messenger"
         FAKE = "fake", "Fake"  # for tests and demos
 
+    class Routing(models.TextChoices):
+        MANUAL = "manual", "Manual: agents pick or assign conversations"
+        ROUND_ROBIN = "round_robin", "Round-robin among online members"
+
     class ResolvedPolicy(models.TextChoices):
         REOPEN = "reopen", "Reopen the resolved conversation"
         NEW = "new", "Start a new conversation"
@@ -47,6 +51,21 @@ class Inbox(models.Model):
     is_active = models.BooleanField(default=True)
     # Set when the provider refuses our credentials (a revoked page token): admins must reconnect.
     needs_reconnection = models.CharField(max_length=500, blank=True)
+    # Health, at a glance: when a customer last reached us here, and the last thing that went wrong.
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    routing = models.CharField(max_length=20, choices=Routing.choices, default=Routing.MANUAL)
+    routing_capacity = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Round-robin gives an agent no more than this many unresolved conversations of this inbox. "
+        "Empty: no limit.",
+    )
+    reassign_when_offline = models.BooleanField(
+        default=False,
+        help_text="Hand an offline agent's open conversations of this inbox to someone online.",
+    )
     members = models.ManyToManyField(
         django_settings.AUTH_USER_MODEL, through="InboxMembership", related_name="inboxes", blank=True
     )
@@ -70,6 +89,8 @@ class InboxMembership(models.Model):
     inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Round-robin's turn: the member routed to longest ago goes next.
+    last_routed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["inbox", "user"], name="membership_unique_inbox_user")]
@@ -106,3 +127,32 @@ class Team(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class AuditEntry(models.Model):
+    """Who did what, and when: admins' changes and agents' actions, kept after the actor is gone."""
+
+    at = models.DateTimeField(auto_now_add=True)
+    actor = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True)  # as it was, if the account is deleted
+    action = models.CharField(max_length=50)  # "conversation.assign", "inbox.update", …
+    inbox = models.ForeignKey(Inbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    target_type = models.CharField(max_length=50, blank=True)
+    target_id = models.BigIntegerField(null=True, blank=True)
+    summary = models.CharField(max_length=500)
+    # What changed, never a secret: before/after of the fields that changed.
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["-at", "-id"], name="audit_at_idx"),
+            models.Index(fields=["action", "-at"], name="audit_action_idx"),
+            models.Index(fields=["actor", "-at"], name="audit_actor_idx"),
+            models.Index(fields=["inbox", "-at"], name="audit_inbox_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name}: {self.summary}"
