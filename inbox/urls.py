@@ -6,6 +6,7 @@ from inbox import webhook_views, widget_views
 
 urlpatterns = [
     path("", include("inbox.workspace_urls")),
+    path("settings/", include("inbox.settings_urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
