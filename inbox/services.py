@@ -3,7 +3,8 @@ import json
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from inbox.models import Inbox, InboxMembership
+from inbox.audit import audit_record
+from inbox.models import Inbox, InboxMembership, new_secret
 from inbox.realtime import agents_access_changed
 from inbox.snippets import email_provider_webhook_urls, webhook_url, widget_snippet
 
@@ -76,3 +77,85 @@ def inbox_describe(inbox: Inbox, *, with_secret: bool = False) -> dict:
         if with_secret:
             data["webhook_secret"] = inbox.secret
     return data
+
+
+def inbox_save(*, inbox: Inbox, form, actor) -> Inbox:
+    """Create or update an inbox from its settings form; members who gain or lose it hear at once."""
+    creating = inbox.pk is None
+    changes = form.apply(inbox)
+    wanted = {user.pk for user in form.cleaned_data["members"]}
+    with transaction.atomic():
+        inbox.save()
+        current = set(inbox.memberships.values_list("user_id", flat=True))
+        InboxMembership.objects.filter(inbox=inbox, user_id__in=current - wanted).delete()
+        InboxMembership.objects.bulk_create([InboxMembership(inbox=inbox, user_id=pk) for pk in wanted - current])
+        if current != wanted:
+            changes["members"] = {"added": sorted(wanted - current), "removed": sorted(current - wanted)}
+        agents_access_changed(current ^ wanted)
+        if creating or changes:
+            verb = "created" if creating else "changed"
+            audit_record(
+                actor=actor,
+                action="inbox.create" if creating else "inbox.update",
+                summary=f"{verb} inbox “{inbox.name}” ({inbox.get_kind_display()})"
+                + ("" if creating else f": {', '.join(sorted(changes))}"),
+                inbox=inbox,
+                target=inbox,
+                details=changes,
+            )
+    return inbox
+
+
+def inbox_set_active(*, inbox: Inbox, active: bool, actor) -> None:
+    """Disable an inbox (its webhooks answer 404, its mailbox is not polled, nothing is lost) or
+    enable it again."""
+    with transaction.atomic():
+        Inbox.objects.filter(pk=inbox.pk).update(is_active=active)
+        inbox.is_active = active
+        audit_record(
+            actor=actor,
+            action="inbox.enable" if active else "inbox.disable",
+            summary=f"{'enabled' if active else 'disabled'} inbox “{inbox.name}”",
+            inbox=inbox,
+            target=inbox,
+        )
+
+
+class InboxInUse(Exception):
+    """An inbox with conversations cannot be deleted: that would lose them. Disable it instead."""
+
+
+def inbox_delete(*, inbox: Inbox, actor) -> None:
+    from conversations.models import Conversation, InboundEvent
+
+    with transaction.atomic():
+        if Conversation.objects.filter(inbox=inbox).exists() or InboundEvent.objects.filter(inbox=inbox).exists():
+            raise InboxInUse(f"“{inbox.name}” has received messages: disable it instead, so that none is lost.")
+        members = list(inbox.memberships.values_list("user_id", flat=True))
+        audit_record(
+            actor=actor,
+            action="inbox.delete",
+            summary=f"deleted inbox “{inbox.name}” ({inbox.get_kind_display()})",
+            details={"inbox_id": inbox.pk},
+        )
+        inbox.delete()
+        agents_access_changed(members)
+
+
+def inbox_secret_rotate(*, inbox: Inbox, actor, keep_previous: bool = True) -> str:
+    """Give the inbox a new secret; the old one keeps working (``previous_secrets``) until the next
+    rotation, so a website or mail server can be switched over without a gap."""
+    with transaction.atomic():
+        inbox = Inbox.objects.select_for_update().get(pk=inbox.pk)
+        previous = [inbox.secret] if keep_previous else []
+        inbox.credentials = {**(inbox.credentials or {}), "previous_secrets": previous}
+        inbox.secret = new_secret()
+        inbox.save(update_fields=["secret", "credentials"])
+        audit_record(
+            actor=actor,
+            action="inbox.rotate_secret",
+            summary=f"rotated the secret of inbox “{inbox.name}”",
+            inbox=inbox,
+            target=inbox,
+        )
+    return inbox.secret

@@ -5,9 +5,12 @@ from django.urls import reverse
 from inbox.models import Inbox
 
 
+def widget_script_url() -> str:
+    return f"{settings.PUBLIC_BASE_URL}{static('widget/widget.js')}"
+
+
 def widget_snippet(inbox: Inbox) -> str:
-    src = f"{settings.PUBLIC_BASE_URL}{static('widget/widget.js')}"
-    return f'<script src="{src}" data-inbox-token="{inbox.public_token}" async></script>'
+    return f'<script src="{widget_script_url()}" data-inbox-token="{inbox.public_token}" async></script>'
 
 
 def webhook_url(inbox: Inbox) -> str:

@@ -161,6 +161,11 @@ class WidgetConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
                 "visitor_token": visitor.token,
                 "verified": bool(visitor.verified_email),
                 "greeting": self.inbox.settings.get("greeting", ""),
+                "color": self.inbox.settings.get("color", ""),
+                "prechat": {
+                    "fields": self.inbox.settings.get("prechat_fields", []),
+                    "required": bool(self.inbox.settings.get("prechat_required")),
+                },
                 "history": await database_sync_to_async(visitor_history)(inbox=self.inbox, visitor=visitor),
             }
         )

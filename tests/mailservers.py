@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 def free_port() -> int:
@@ -43,10 +44,18 @@ class SmtpRecorder:
 
 
 class SmtpServer:
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, login: tuple[str, str] | None = None):
         self.recorder = SmtpRecorder()
         self.port = port or free_port()
-        self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port)
+        options = {}
+        if login:
+            # AUTH PLAIN/LOGIN required, over plain text: it is localhost (real servers want TLS).
+            def authenticator(server, session, envelope, mechanism, auth_data):
+                given = (auth_data.login.decode(), auth_data.password.decode())
+                return AuthResult(success=given == login, handled=False)
+
+            options = {"authenticator": authenticator, "auth_required": True, "auth_require_tls": False}
+        self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port, **options)
 
     @property
     def url(self) -> str:
@@ -73,6 +82,19 @@ def use_smtp(settings, port: int) -> None:
     settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
     settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
     settings.EMAIL_TIMEOUT = 5
+
+
+SMTP_USER, SMTP_PASSWORD = "support", "smtp-test-password"
+
+
+@pytest.fixture
+def smtp_login_server():
+    """An SMTP server that wants a login (an inbox's own server, not the site's)."""
+    server = SmtpServer(login=(SMTP_USER, SMTP_PASSWORD)).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ documented API, errors included, and record what they were asked."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import threading
 import uuid
@@ -63,6 +65,8 @@ class TwilioStandIn(StandInServer):
     requests: list[dict] = field(default_factory=list)
     media: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     server_errors: int = 0  # answer the next N sends with a 500
+    friendly_name: str = "Acme Support"
+    account_status: str = "active"  # or "suspended", "closed"
 
     def start(self) -> TwilioStandIn:
         stand_in = self
@@ -112,11 +116,25 @@ class TwilioStandIn(StandInServer):
             def do_GET(self):
                 if not self._authorized():
                     return self._error(401, 20003, "Authenticate")
+                if self.path == f"/2010-04-01/Accounts/{stand_in.account_sid}.json":
+                    return self._json(200, stand_in.account())
                 if self.path not in stand_in.media:
                     return self._error(404, 20404, "The requested resource was not found")
                 self._bytes(200, *stand_in.media[self.path])
 
         return self.serve(Handler)
+
+    def account(self) -> dict:
+        """The Account resource, as Twilio's API returns it (the fields we read, and a few more)."""
+        return {
+            "sid": self.account_sid,
+            "friendly_name": self.friendly_name,
+            "status": self.account_status,
+            "type": "Full",
+            "owner_account_sid": self.account_sid,
+            "date_created": "Mon, 02 Jan 2023 10:00:00 +0000",
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}.json",
+        }
 
     def add_media(self, message_sid: str, content_type: str, content: bytes) -> str:
         path = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{message_sid}/Media/ME{uuid.uuid4().hex}"
@@ -140,6 +158,9 @@ class GraphStandIn(StandInServer):
 
     version: str = "v23.0"
     page_token: str = "EAAG-stand-in-page-token"
+    page_id: str = "1234567890123"
+    page_name: str = "Acme Support"
+    app_secret: str = ""  # when set, an appsecret_proof given with a call must match it
     requests: list[dict] = field(default_factory=list)
     profile_requests: list[str] = field(default_factory=list)
     revoked: bool = False
@@ -196,6 +217,12 @@ class GraphStandIn(StandInServer):
                 psid = path.rsplit("/", 1)[-1]
                 if not self._token_ok(query):
                     return
+                if "appsecret_proof" in query and stand_in.app_secret:
+                    proof = hmac.new(stand_in.app_secret.encode(), query["access_token"].encode(), hashlib.sha256)
+                    if not hmac.compare_digest(proof.hexdigest(), query["appsecret_proof"]):
+                        return self._error(400, 100, "Invalid appsecret_proof provided in the API argument")
+                if path == f"/{stand_in.version}/me":  # the page the token speaks for
+                    return self._json(200, {"id": stand_in.page_id, "name": stand_in.page_name})
                 stand_in.profile_requests.append(psid)
                 self._json(200, {"first_name": "Hedy", "last_name": "Lamarr", "id": psid})
 

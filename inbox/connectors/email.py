@@ -15,6 +15,7 @@ from email.utils import formataddr, parseaddr
 
 from django.conf import settings
 from django.core.mail import BadHeaderError, EmailMultiAlternatives
+from django.core.mail.backends.smtp import EmailBackend
 from django.utils.crypto import salted_hmac
 
 from inbox.connectors.base import (
@@ -105,6 +106,21 @@ def text_to_html(text: str) -> str:
     return f'<div style="white-space: pre-wrap">{html.escape(text)}</div>'
 
 
+def smtp_backend(smtp: dict, *, timeout: float = 30) -> EmailBackend:
+    """Django's SMTP backend on an inbox's own server (``credentials["smtp"]``), for its replies and its check."""
+    security = smtp.get("security", "starttls")
+    return EmailBackend(
+        host=smtp["host"],
+        port=int(smtp.get("port") or (465 if security == "ssl" else 587)),
+        username=smtp.get("username") or "",
+        password=smtp.get("password") or "",
+        use_tls=security == "starttls",
+        use_ssl=security == "ssl",
+        timeout=timeout,
+        fail_silently=False,
+    )
+
+
 class EmailConnector(Connector):
     kind = "email"
     threads_by_reference = True
@@ -172,6 +188,10 @@ class EmailConnector(Connector):
             to=[formataddr((parseaddr(outbound.to.display)[0], outbound.to.address))],
             reply_to=[token] if (token := reply_address(outbound.inbox, outbound.thread_token)) else None,
             headers=headers,
+            # The inbox's own SMTP server when it has one, else the site's mail settings.
+            connection=smtp_backend(smtp)
+            if (smtp := (outbound.inbox.credentials or {}).get("smtp", {})).get("host")
+            else None,
         )
         mail.attach_alternative(outbound.html or text_to_html(outbound.text), "text/html")
         for attachment in outbound.attachments:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core import signing
 from django.utils import timezone
 
@@ -72,7 +73,12 @@ def origin_allowed(inbox, origin: str | None) -> bool:
     if not origin:
         return False
     parts = urlsplit(origin)
-    return f"{parts.scheme}://{parts.netloc}".lower() in {o.rstrip("/").lower() for o in allowed}
+    # Our own pages (the demo and the settings' live preview) may always show the widget.
+    own = urlsplit(settings.PUBLIC_BASE_URL)
+    return f"{parts.scheme}://{parts.netloc}".lower() in {
+        f"{own.scheme}://{own.netloc}".lower(),
+        *(o.rstrip("/").lower() for o in allowed),
+    }
 
 
 def _sign_visitor(inbox, visitor_id: str, verified_email: str) -> str:

@@ -22,6 +22,20 @@
   var base = new URL(script.src);
   var socketUrl = (base.protocol === "https:" ? "wss://" : "ws://") + base.host + "/ws/widget/" + encodeURIComponent(token) + "/";
   var storageKey = "inbox-widget:" + token;
+  var prechatKey = storageKey + ":prechat";
+  // The settings page's live preview passes unsaved look and pre-chat settings on the script tag.
+  var preview = script.dataset.preview ? {
+    color: script.dataset.previewColor || "",
+    greeting: script.dataset.previewGreeting || "",
+    prechat: {
+      fields: (script.dataset.previewPrechat || "").split(",").filter(Boolean),
+      required: !!script.dataset.previewPrechatRequired
+    }
+  } : null;
+  try {
+    var answered = JSON.parse(localStorage.getItem(prechatKey) || "null");
+    if (answered && !identity.email && !identity.name) { identity.email = answered.email || ""; identity.name = answered.name || ""; }
+  } catch (e) { answered = null; }
 
   var socket = null;
   var retries = 0;
@@ -44,31 +58,39 @@
     '.badge{position:absolute;top:-4px;right:-4px;min-width:20px;height:20px;border-radius:10px;background:#d92d20;color:#fff;font:600 12px/20px system-ui,sans-serif;text-align:center;display:none}' +
     '.bubble svg{width:28px;height:28px;fill:#fff}' +
     '.greeting{align-self:center;color:#667085;font-size:13px;text-align:center}' +
-    '.bubble{position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:50%;border:0;background:#1f6feb;color:#fff;font:600 24px system-ui,sans-serif;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);z-index:2147483646}' +
+    '.bubble{position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:50%;border:0;background:var(--accent,#1f6feb);color:#fff;font:600 24px system-ui,sans-serif;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);z-index:2147483646}' +
     '.panel{position:fixed;right:20px;bottom:88px;width:340px;max-width:calc(100vw - 40px);height:460px;max-height:calc(100vh - 120px);display:none;flex-direction:column;background:#fff;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.25);font:14px/1.4 system-ui,sans-serif;color:#1b1f24;overflow:hidden;z-index:2147483647}' +
     '.panel.open{display:flex}' +
-    'header{padding:12px 16px;background:#1f6feb;color:#fff;font-weight:600;display:flex;justify-content:space-between}' +
+    'header{padding:12px 16px;background:var(--accent,#1f6feb);color:#fff;font-weight:600;display:flex;justify-content:space-between}' +
     'header .state{font-weight:400;font-size:12px;opacity:.85}' +
     '.log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:6px;margin:0;list-style:none}' +
     '.msg{max-width:80%;padding:8px 10px;border-radius:10px;white-space:pre-wrap;word-wrap:break-word}' +
-    '.msg.visitor{align-self:flex-end;background:#1f6feb;color:#fff}' +
+    '.msg.visitor{align-self:flex-end;background:var(--accent,#1f6feb);color:#fff}' +
     '.msg.agent{align-self:flex-start;background:#eef1f5}' +
     '.msg .author{display:block;font-size:11px;opacity:.7}' +
     '.msg.pending{opacity:.6}' +
     '.msg.failed{background:#fee4e2;color:#912018}' +
     '.msg.failed::after{content:" (not sent)";font-size:11px}' +
     '.notice{font-size:12px;color:#a40e26;padding:0 12px}' +
+    '.prechat{padding:12px 16px;display:flex;flex-direction:column;gap:8px;border-bottom:1px solid #eaecf0}' +
+    '.prechat p{margin:0;color:#475467}.prechat input{font:inherit;padding:6px 8px;border:1px solid #d0d5dd;border-radius:6px}' +
+    '.prechat .start{border:0;border-radius:6px;background:var(--accent,#1f6feb);color:#fff;padding:6px 12px;font:inherit;cursor:pointer}' +
+    '.prechat .skip{border:0;background:none;color:#475467;cursor:pointer;font:inherit}' +
     '.typing{font-size:12px;color:#667085;padding:0 12px 4px;margin:0;display:none}' +
     '.typing.on{display:block}' +
     'form{display:flex;border-top:1px solid #e3e6ea}' +
     'textarea{flex:1;border:0;padding:10px;font:inherit;resize:none;height:44px}' +
-    'button.send{border:0;background:none;color:#1f6feb;font-weight:600;padding:0 14px;cursor:pointer}' +
+    'button.send{border:0;background:none;color:var(--accent,#1f6feb);font-weight:600;padding:0 14px;cursor:pointer}' +
     '</style>' +
     '<button class="bubble" type="button" aria-label="Open chat">' +
     '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"/></svg>' +
     '<span class="badge" aria-live="polite"></span></button>' +
     '<section class="panel" role="dialog" aria-label="Chat">' +
     '<header><span>Chat with us</span><span class="state">connecting…</span></header>' +
+    '<form class="prechat" hidden><p>Before we start:</p>' +
+    '<input name="name" autocomplete="name" placeholder="Your name" aria-label="Your name" hidden>' +
+    '<input name="email" type="email" autocomplete="email" placeholder="Your email" aria-label="Your email" hidden>' +
+    '<div><button class="start" type="submit">Start chat</button> <button class="skip" type="button">Skip</button></div></form>' +
     '<ol class="log" aria-live="polite"></ol><p class="typing" aria-live="polite"></p><p class="notice" role="alert"></p>' +
     '<form><textarea name="text" maxlength="10000" placeholder="Write a message…" aria-label="Message"></textarea>' +
     '<button class="send" type="submit">Send</button></form></section>';
@@ -78,7 +100,8 @@
   var log = root.querySelector(".log");
   var notice = root.querySelector(".notice");
   var stateLabel = root.querySelector(".state");
-  var form = root.querySelector("form");
+  var form = root.querySelector("form:not(.prechat)");
+  var prechatForm = root.querySelector("form.prechat");
   var input = root.querySelector("textarea");
   var badge = root.querySelector(".badge");
   var typingLine = root.querySelector(".typing");
@@ -188,6 +211,37 @@
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
   }
 
+  // Pre-chat questions: asked once, before the first message, unless the website already said who
+  // the visitor is. What is typed is a claim, shown to agents as unverified.
+  function askBeforeChat(prechat, hasHistory) {
+    var fields = (prechat && prechat.fields) || [];
+    var known = identity.email || identity.name || answered;
+    if (!fields.length || known || hasHistory) { prechatForm.hidden = true; input.disabled = false; return; }
+    fields.forEach(function (name) {
+      var field = prechatForm.querySelector('[name="' + name + '"]');
+      if (field) { field.hidden = false; field.required = !!prechat.required; }
+    });
+    prechatForm.querySelector(".skip").hidden = !!prechat.required;
+    prechatForm.hidden = false;
+    input.disabled = !!prechat.required;
+  }
+  function prechatDone(values) {
+    answered = values;
+    localStorage.setItem(prechatKey, JSON.stringify(values));
+    identity.name = values.name || identity.name;
+    identity.email = values.email || identity.email;
+    prechatForm.hidden = true;
+    input.disabled = false;
+    input.focus();
+    // Say who they are now: the next message carries it.
+    send({ type: "hello", visitor_token: localStorage.getItem(storageKey), identity: identity });
+  }
+  prechatForm.addEventListener("submit", function (evt) {
+    evt.preventDefault();
+    prechatDone({ name: prechatForm.elements.name.value.trim(), email: prechatForm.elements.email.value.trim() });
+  });
+  prechatForm.querySelector(".skip").addEventListener("click", function () { prechatDone({}); });
+
   function connect() {
     socket = new WebSocket(socketUrl);
     socket.addEventListener("open", function () {
@@ -200,13 +254,16 @@
       try { data = JSON.parse(evt.data); } catch (e) { return; }
       if (data.type === "welcome") {
         localStorage.setItem(storageKey, data.visitor_token);
-        if (data.greeting && !log.querySelector(".greeting")) {
+        var look = preview || data;
+        if (look.color) host.style.setProperty("--accent", look.color);
+        if (look.greeting && !log.querySelector(".greeting")) {
           var greeting = document.createElement("li");
           greeting.className = "greeting";
-          greeting.textContent = data.greeting;
+          greeting.textContent = look.greeting;
           log.insertBefore(greeting, log.firstChild);
         }
         (data.history || []).forEach(function (m) { render(m); });
+        askBeforeChat(look.prechat, (data.history || []).length > 0);
         // Anything typed while offline goes now; the server ignores a second copy.
         Object.keys(pending).forEach(function (id) { send({ type: "message", id: id, text: pending[id] }); });
       } else if (data.type === "message") {

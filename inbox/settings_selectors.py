@@ -1,0 +1,42 @@
+"""Queries of the settings pages, each a fixed number of statements whatever the number of rows."""
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
+
+from conversations.models import InboundEvent
+from inbox.models import ImapCursor, Inbox, Team
+
+
+def inboxes_with_health():
+    """Every inbox with what its health line needs: failed events, the mailbox poller's last error."""
+    return Inbox.objects.annotate(
+        failed_events=Count("inbound_events", filter=Q(inbound_events__state=InboundEvent.State.FAILED)),
+        member_count=Count("memberships", distinct=True),
+        poll_error=Subquery(ImapCursor.objects.filter(inbox=OuterRef("pk")).values("last_error")[:1]),
+        last_polled_at=Subquery(ImapCursor.objects.filter(inbox=OuterRef("pk")).values("last_polled_at")[:1]),
+    ).order_by("-is_active", "name", "pk")
+
+
+def inbox_with_health(inbox_id: int) -> Inbox:
+    return inboxes_with_health().get(pk=inbox_id)
+
+
+def failed_events(*, inbox_id: int | None = None, state: str = InboundEvent.State.FAILED, limit: int = 100):
+    events = InboundEvent.objects.select_related("inbox").defer("raw").order_by("-received_at", "-pk")
+    if state:
+        events = events.filter(state=state)
+    if inbox_id:
+        events = events.filter(inbox_id=inbox_id)
+    return events[:limit]
+
+
+def people():
+    """Everyone with an account: their inboxes and teams, in three statements."""
+    return (
+        get_user_model()
+        .objects.order_by("-is_active", "first_name", "username")
+        .prefetch_related(
+            Prefetch("memberships__inbox", queryset=Inbox.objects.only("pk", "name", "kind")),
+            Prefetch("teams", queryset=Team.objects.only("pk", "name")),
+        )
+    )
