@@ -1,0 +1,142 @@
+"""Teams, labels and shared canned responses: lists an admin adds to, edits and prunes. One set of
+views serves all three; each kind says its model, its form and how it is described."""
+
+from dataclasses import dataclass
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.db import models, transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from conversations.models import CannedResponse, Label
+from inbox.audit import audit_record
+from inbox.models import Team
+from inbox.permissions import admin_required
+from inbox.realtime import agents_access_changed
+
+
+class TeamForm(forms.ModelForm):
+    class Meta:
+        model = Team
+        fields = ["name", "members"]
+        widgets = {"members": forms.CheckboxSelectMultiple}
+        help_texts = {"members": "Team members see the team's view and its canned responses."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["members"].queryset = get_user_model().objects.filter(is_active=True).order_by("username")
+        self.fields["members"].label_from_instance = lambda u: u.get_full_name() or u.get_username()
+
+
+class LabelForm(forms.ModelForm):
+    class Meta:
+        model = Label
+        fields = ["name", "color"]
+        widgets = {"color": forms.TextInput(attrs={"type": "color"})}
+
+
+class SharedCannedForm(forms.ModelForm):
+    """A response for everyone, or for one team; personal ones are kept by each agent on /canned/."""
+
+    class Meta:
+        model = CannedResponse
+        fields = ["shortcut", "text", "team"]
+        widgets = {"text": forms.Textarea(attrs={"rows": 4})}
+        labels = {"team": "Only for team"}
+        help_texts = {"team": "Empty: offered to every agent.", "shortcut": "Agents type /shortcut in a reply."}
+
+
+@dataclass(frozen=True)
+class Catalog:
+    section: str  # the URL names' stem and the nav entry
+    title: str
+    model: type[models.Model]
+    form: type[forms.ModelForm]
+    noun: str
+
+    def queryset(self):
+        if self.model is CannedResponse:
+            return CannedResponse.objects.filter(owner__isnull=True).select_related("team")
+        if self.model is Team:
+            return Team.objects.prefetch_related("members")
+        return self.model.objects.all()
+
+
+CATALOGS = {
+    "teams": Catalog("teams", "Teams", Team, TeamForm, "team"),
+    "labels": Catalog("labels", "Labels", Label, LabelForm, "label"),
+    "canned": Catalog("canned", "Shared canned responses", CannedResponse, SharedCannedForm, "canned response"),
+}
+
+
+def _members(obj) -> set[int]:
+    return set(obj.members.values_list("pk", flat=True)) if isinstance(obj, Team) and obj.pk else set()
+
+
+def _save(request, catalog: Catalog, form) -> models.Model:
+    creating = form.instance.pk is None
+    before = _members(form.instance)
+    with transaction.atomic():
+        obj = form.save()
+        if isinstance(obj, Team):
+            # Team views and team canned responses appear or vanish for whoever joined or left.
+            agents_access_changed(before ^ _members(obj))
+        audit_record(
+            actor=request.user,
+            action=f"{catalog.noun.split()[0]}.{'create' if creating else 'update'}",
+            summary=f"{'added' if creating else 'changed'} {catalog.noun} “{obj}”",
+            target=obj,
+            details={name: str(form.cleaned_data[name]) for name in form.changed_data if name != "members"},
+        )
+    return obj
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def catalog_list(request, section):
+    catalog = CATALOGS[section]
+    form = catalog.form(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        obj = _save(request, catalog, form)
+        messages.success(request, f"Added {catalog.noun} “{obj}”.")
+        return redirect(f"settings:{section}")
+    return render(
+        request,
+        "settings/catalog.html",
+        {"settings_section": section, "catalog": catalog, "items": catalog.queryset(), "form": form},
+    )
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def catalog_edit(request, section, item_id):
+    catalog = CATALOGS[section]
+    obj = get_object_or_404(catalog.queryset(), pk=item_id)
+    form = catalog.form(request.POST or None, instance=obj)
+    if request.method == "POST" and form.is_valid():
+        _save(request, catalog, form)
+        messages.success(request, "Saved.")
+        return redirect(f"settings:{section}")
+    return render(
+        request,
+        "settings/catalog_edit.html",
+        {"settings_section": section, "catalog": catalog, "item": obj, "form": form},
+    )
+
+
+@admin_required
+@require_POST
+def catalog_delete(request, section, item_id):
+    catalog = CATALOGS[section]
+    obj = get_object_or_404(catalog.queryset(), pk=item_id)
+    with transaction.atomic():
+        members = _members(obj)
+        audit_record(
+            actor=request.user, action=f"{catalog.noun.split()[0]}.delete", summary=f"deleted {catalog.noun} “{obj}”"
+        )
+        obj.delete()
+        agents_access_changed(members)
+    messages.success(request, f"Deleted {catalog.noun} “{obj}”.")
+    return redirect(f"settings:{section}")
