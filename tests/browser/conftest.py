@@ -64,15 +64,44 @@ def browser(transactional_db, monkeypatch):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = CspGuardedBrowser(playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS))
         yield browser
         browser.close()
+    if browser.violations:
+        pytest.fail("the Content-Security-Policy refused something:\n" + "\n".join(browser.violations))
+
+
+class CspGuardedBrowser:
+    """The browser, noting each Content-Security-Policy violation its pages report: what the policy
+    refuses is broken for a real user, even where the test's own checks happen not to look."""
+
+    def __init__(self, browser):
+        self._browser = browser
+        self.violations: list[str] = []
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+    def new_context(self, **kwargs):
+        context = self._browser.new_context(**kwargs)
+        context.on("console", self._console)
+        return context
+
+    def new_page(self, **kwargs):
+        page = self._browser.new_page(**kwargs)
+        page.on("console", self._console)
+        return page
+
+    def _console(self, message):
+        if "Content Security Policy" in message.text:
+            self.violations.append(f"{message.location.get('url')}: {message.text}")
 
 
 class AsgiServer:
     """The production server, Daphne, on the test database, in its own process; restartable."""
 
-    def __init__(self):
+    def __init__(self, env: dict[str, str] | None = None):
+        self.extra_env = env or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = None
@@ -88,6 +117,7 @@ class AsgiServer:
             # Scheduled tasks run in the server, and snoozes are checked every second.
             "EMBEDDED_BEAT": "true",
             "SNOOZE_WAKE_SECONDS": "1",
+            **self.extra_env,
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "inbox.asgi:application"],

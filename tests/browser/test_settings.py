@@ -1,0 +1,265 @@
+"""An admin connects every kind of channel through the settings pages, in real Chromium, and the
+first message through each lands in an agent's live workspace; connection checks; deactivation."""
+
+import base64
+import json
+import urllib.parse
+import urllib.request
+
+import pytest
+from playwright.sync_api import expect
+from twilio.request_validator import RequestValidator
+
+from inbox.connectors.messenger import signature_of
+from inbox.models import Inbox
+from tests.browser.conftest import AsgiServer
+from tests.browser.test_live_chat import elsewhere
+from tests.browser.test_workspace import shot
+from tests.factories import UserFactory
+from tests.mailservers import SMTP_PASSWORD, SMTP_USER
+
+pytestmark = pytest.mark.browser
+
+PAGE_ID = "1234567890123"
+
+
+@pytest.fixture
+def provider_server(transactional_db, settings, twilio, graph):
+    """The site, talking to the Twilio and Graph stand-ins instead of the real APIs."""
+    graph.page_id = PAGE_ID
+    server = AsgiServer(
+        env={
+            "TWILIO_API_BASE_URL": twilio.base_url,
+            "GRAPH_API_BASE_URL": graph.base_url,
+            "GRAPH_API_VERSION": graph.version,
+        }
+    )
+    settings.PUBLIC_BASE_URL = server.url
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def people(transactional_db):
+    admin = UserFactory(username="ada", first_name="Ada", last_name="Admin", is_staff=True)
+    kim = UserFactory(username="kim", first_name="Kim", last_name="Lee")
+    return admin, kim
+
+
+def sign_in(browser, server, username, **context_options):
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, **context_options)
+    page = context.new_page()
+    page.goto(f"{server.url}/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", "pw-for-tests")
+    page.click("button[type=submit]")
+    expect(page.locator("#connection")).to_have_text("live")
+    return page
+
+
+def new_inbox(page, server, kind, fields: dict, *, member="Kim Lee"):
+    page.goto(f"{server.url}/settings/inboxes/")
+    page.locator(f'a[href="/settings/inboxes/new/{kind}/"]').click()
+    for name, value in fields.items():
+        page.fill(f"[name={name}]", value)
+    page.get_by_label(member).check()
+    page.get_by_role("button", name="Create inbox").click()
+    expect(page.locator(".flash")).to_contain_text("is ready")
+
+
+def copied(page, copy_id) -> str:
+    """Click the Copy button beside a value and read what reached the clipboard."""
+    page.locator(f'button[data-copy="#{copy_id}"]').click()
+    expect(page.locator(f'button[data-copy="#{copy_id}"]')).to_have_text("Copied")
+    return page.evaluate("navigator.clipboard.readText()")
+
+
+def post(url, body: bytes, headers: dict) -> int:
+    request = urllib.request.Request(url, data=body, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status
+
+
+def test_an_admin_connects_each_kind_and_the_first_message_reaches_the_agent(
+    browser, provider_server, people, twilio, graph, customer_site
+):
+    server = provider_server
+    admin = sign_in(browser, server, "ada", permissions=["clipboard-read", "clipboard-write"])
+    kim = sign_in(browser, server, "kim")
+
+    # SMS: the form, the webhook URL copied, then a text signed as Twilio signs it.
+    new_inbox(
+        admin,
+        server,
+        "sms",
+        {
+            "name": "Texts",
+            "account_sid": twilio.account_sid,
+            "auth_token": twilio.auth_token,
+            "from_number": "+14155550100",
+        },
+    )
+    url = copied(admin, "webhook-url")
+    fields = {
+        "MessageSid": "SM" + "1" * 32,
+        "AccountSid": twilio.account_sid,
+        "From": "+14155550123",
+        "To": "+14155550100",
+        "Body": "Texting about my order",
+        "NumMedia": "0",
+    }
+    signature = RequestValidator(twilio.auth_token).compute_signature(url, fields)
+    body = urllib.parse.urlencode(fields).encode()
+    assert (
+        post(url, body, {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature}) == 200
+    )
+    expect(kim.locator("#conversation-list")).to_contain_text("Texting about my order")
+
+    # Messenger: Meta's subscription check with the copied verify token, then a signed batch.
+    graph.app_secret = "meta-app-secret"
+    new_inbox(
+        admin,
+        server,
+        "messenger",
+        {
+            "name": "Facebook",
+            "page_id": PAGE_ID,
+            "page_access_token": graph.page_token,
+            "app_secret": "meta-app-secret",
+        },
+    )
+    url, verify = copied(admin, "webhook-url"), copied(admin, "verify-token")
+    query = urllib.parse.urlencode({"hub.mode": "subscribe", "hub.verify_token": verify, "hub.challenge": "c-42"})
+    with urllib.request.urlopen(f"{url}?{query}", timeout=10) as response:
+        assert response.read() == b"c-42"
+    batch = {
+        "object": "page",
+        "entry": [
+            {
+                "id": PAGE_ID,
+                "time": 1,
+                "messaging": [
+                    {
+                        "sender": {"id": "6789012345678901"},
+                        "recipient": {"id": PAGE_ID},
+                        "timestamp": 1_700_000_000_000,
+                        "message": {"mid": "m_1", "text": "Hello from Messenger"},
+                    }
+                ],
+            }
+        ],
+    }
+    body = json.dumps(batch).encode()
+    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature_of("meta-app-secret", body)}
+    assert post(url, body, headers) == 200
+    expect(kim.locator("#conversation-list")).to_contain_text("Hello from Messenger")
+
+    # Email: the raw-mail URL takes basic auth with the secret, shown once after creation.
+    new_inbox(admin, server, "email", {"name": "Support mail", "address": "help@example.com"})
+    secret, url = copied(admin, "secret-value"), copied(admin, "webhook-url")
+    mail = (
+        b"From: Grace <grace@example.org>\r\nTo: help@example.com\r\nSubject: Invoice\r\n"
+        b"Message-ID: <abc@example.org>\r\n\r\nWhere is my invoice?\r\n"
+    )
+    auth = base64.b64encode(f"inbox:{secret}".encode()).decode()
+    assert post(url, mail, {"Content-Type": "message/rfc822", "Authorization": f"Basic {auth}"}) == 200
+    expect(kim.locator("#conversation-list")).to_contain_text("Where is my invoice?")
+
+    # The widget: colour and greeting previewed live, the snippet copied onto a customer's site.
+    new_inbox(admin, server, "webchat", {"name": "Website", "greeting": "Hi! We answer within minutes."})
+    preview = admin.frame_locator("#widget-preview")
+    expect(preview.locator("#inbox-chat-widget")).to_have_count(1)
+    admin.fill("[name=greeting]", "Ask us anything")
+    preview.locator("#inbox-chat-widget .bubble").click()
+    expect(preview.locator("#inbox-chat-widget .greeting")).to_have_text("Ask us anything")
+    shot(admin, "settings-widget")
+    snippet = copied(admin, "widget-snippet")
+    customer = browser.new_context().new_page()
+    customer.goto(customer_site(f"<!doctype html><title>Shop</title><h1>Shop</h1>{snippet}"))
+    customer.locator("#inbox-chat-widget .bubble").click()
+    expect(customer.locator("#inbox-chat-widget .greeting")).to_have_text("Hi! We answer within minutes.")
+    customer.locator("#inbox-chat-widget textarea").fill("Do you ship to Canada?")
+    customer.locator("#inbox-chat-widget textarea").press("Enter")
+    expect(kim.locator("#conversation-list")).to_contain_text("Do you ship to Canada?")
+
+    admin.goto(f"{server.url}/settings/inboxes/")
+    expect(admin.locator(".inboxes tbody tr")).to_have_count(4)
+    shot(admin, "settings-inboxes")
+    assert elsewhere(lambda: sorted(Inbox.objects.values_list("kind", flat=True))) == [
+        "email",
+        "messenger",
+        "sms",
+        "webchat",
+    ]
+
+
+def test_check_connection_reports_success_and_a_clear_failure(
+    browser, provider_server, people, twilio, imap_server, smtp_login_server
+):
+    server = provider_server
+    admin = sign_in(browser, server, "ada")
+    new_inbox(
+        admin,
+        server,
+        "sms",
+        {
+            "name": "Texts",
+            "account_sid": twilio.account_sid,
+            "auth_token": twilio.auth_token,
+            "from_number": "+14155550100",
+        },
+    )
+    admin.get_by_role("button", name="Check connection").click()
+    expect(admin.locator("#check-results")).to_contain_text("Twilio account: OK, signed in to 'Acme Support'")
+    admin.fill("[name=auth_token]", "a-wrong-token")
+    admin.get_by_role("button", name="Save").click()
+    admin.get_by_role("button", name="Check connection").click()
+    expect(admin.locator("#check-results")).to_contain_text("Twilio refused the Account SID or Auth Token")
+    admin.reload()
+    expect(admin.locator(".health")).to_contain_text("Needs reconnection")
+
+    imap = imap_server.settings
+    new_inbox(
+        admin,
+        server,
+        "email",
+        {
+            "name": "Mail",
+            "address": "help@example.com",
+            "imap_host": imap["host"],
+            "imap_port": str(imap["port"]),
+            "imap_username": imap["username"],
+            "imap_password": imap["password"],
+            "smtp_host": "127.0.0.1",
+            "smtp_port": str(smtp_login_server.port),
+            "smtp_username": SMTP_USER,
+            "smtp_password": SMTP_PASSWORD,
+        },
+    )
+    admin.get_by_label("IMAP over SSL").uncheck()
+    admin.select_option("[name=smtp_security]", "none")
+    admin.get_by_role("button", name="Save").click()
+    admin.get_by_role("button", name="Check connection").click()
+    expect(admin.locator("#check-results")).to_contain_text("IMAP: OK, signed in")
+    expect(admin.locator("#check-results")).to_contain_text("SMTP: OK, signed in")
+    admin.fill("[name=imap_password]", "not-the-password")
+    admin.get_by_role("button", name="Save").click()
+    admin.get_by_role("button", name="Check connection").click()
+    expect(admin.locator("#check-results")).to_contain_text("IMAP: failed: the server refused the username or password")
+    shot(admin, "settings-check-connection")
+
+
+def test_a_deactivated_agents_open_workspace_is_disconnected(browser, asgi_server, people):
+    admin = sign_in(browser, asgi_server, "ada")
+    kim = sign_in(browser, asgi_server, "kim")
+    kim_id = elsewhere(lambda: people[1].pk)
+    admin.goto(f"{asgi_server.url}/settings/people/{kim_id}/")
+    admin.once("dialog", lambda dialog: dialog.accept())
+    admin.get_by_role("button", name="Deactivate").click()
+    expect(admin.locator(".flash")).to_contain_text("deactivated and signed out everywhere")
+    # Kim's socket is closed as "signed out", and the workspace goes to the login page by itself.
+    expect(kim).to_have_url(f"{asgi_server.url}/login/?next=/")
+    expect(kim.get_by_role("button", name="Sign in")).to_be_visible()
