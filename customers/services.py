@@ -2,6 +2,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from customers.models import ContactIdentity, Customer, CustomerMerge
+from inbox.audit import audit_record
 from inbox.connectors.base import IdentityClaim
 
 
@@ -107,10 +108,18 @@ def customer_merge(*, source: Customer, target: Customer, actor=None) -> Custome
         source.merged_into = target
         source.save(update_fields=["merged_into", "updated_at"])
         record.save()
+        moved = f"{_count(len(record.conversation_ids), 'conversation')}, {_count(len(record.identity_ids), 'address')}"
+        _audit_merge(
+            actor=actor,
+            action="customer.merge",
+            summary=f"Merged {_who(source)} into {_who(target)}: {moved} moved",
+            target=target,
+            merge=record,
+        )
     return record
 
 
-def customer_merge_undo(*, merge: CustomerMerge) -> Customer:
+def customer_merge_undo(*, merge: CustomerMerge, actor=None) -> Customer:
     """Give the source back exactly what moved: its identities and conversations (with any message
     that arrived on them since), and the target its name and attributes as they were."""
     from conversations.models import Conversation
@@ -130,7 +139,50 @@ def customer_merge_undo(*, merge: CustomerMerge) -> Customer:
         source.save(update_fields=["merged_into", "updated_at"])
         merge.undone_at = timezone.now()
         merge.save(update_fields=["undone_at"])
+        _audit_merge(
+            actor=actor,
+            action="customer.merge_undo",
+            summary=f"Undid the merge of {_who(source)} into {_who(target)}",
+            target=source,
+            merge=merge,
+        )
     return source
+
+
+def _audit_merge(*, actor, action: str, summary: str, target: Customer, merge: CustomerMerge) -> None:
+    from conversations.models import Conversation
+
+    # A customer belongs to no one inbox: the entry names one when every conversation the merge
+    # touched is in the same inbox (so the inbox filter finds it), and lists them all in details.
+    inbox_ids = sorted(
+        Conversation.objects.filter(customer_id__in=[merge.source_id, merge.target_id])
+        .values_list("inbox_id", flat=True)
+        .distinct()
+    )
+    audit_record(
+        actor=actor,
+        action=action,
+        summary=summary,
+        inbox=inbox_ids[0] if len(inbox_ids) == 1 else None,
+        target=target,
+        details={
+            "merge_id": merge.pk,
+            "source_id": merge.source_id,
+            "target_id": merge.target_id,
+            "conversation_ids": merge.conversation_ids,
+            "identity_ids": merge.identity_ids,
+            "inbox_ids": inbox_ids,
+        },
+    )
+
+
+def _who(customer: Customer) -> str:
+    return f"customer #{customer.pk} ({customer.display_name})" if customer.name else f"customer #{customer.pk}"
+
+
+def _count(n: int, noun: str) -> str:
+    plural = "addresses" if noun == "address" else f"{noun}s"
+    return f"{n} {noun if n == 1 else plural}"
 
 
 def _locked(*pks: int) -> list[Customer]:

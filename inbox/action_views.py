@@ -202,7 +202,7 @@ def message_retry_view(request, message_id):
     message = selectors.message_for_agent(user=request.user, message_id=message_id)
     if message is None:
         raise Http404("No such message in your inboxes.")
-    message_retry(message_id=message.pk)
+    message_retry(message_id=message.pk, actor=request.user)
     return render(request, "workspace/_message.html", {"message": selectors.message_for_display(message.pk)})
 
 

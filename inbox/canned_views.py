@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from conversations.models import CannedResponse
 from conversations.selectors import canned_for
+from conversations.services import canned_response_delete
 
 
 class CannedForm(forms.ModelForm):
@@ -46,7 +47,8 @@ def canned_list(request):
 @login_required
 @require_POST
 def canned_delete(request, canned_id):
-    deleted, _ = _editable(request.user).filter(pk=canned_id).delete()
-    if not deleted:
+    canned = _editable(request.user).filter(pk=canned_id).first()
+    if canned is None:
         raise Http404("No such canned response of yours.")
+    canned_response_delete(canned=canned, actor=request.user)
     return redirect("workspace:canned_list")

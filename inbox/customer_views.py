@@ -9,7 +9,13 @@ from django.views.decorators.http import require_GET, require_POST
 from conversations import selectors
 from conversations.search import search
 from customers.models import CustomerMerge
-from customers.selectors import customer_for_agent, merge_preview
+from customers.selectors import (
+    MergePreview,
+    customer_for_agent,
+    customer_identities,
+    customer_past_conversations,
+    merge_preview,
+)
 from customers.services import customer_merge, customer_merge_undo, customer_notes_update
 from inbox.workspace_views import conversation_context, conversation_or_404
 
@@ -33,6 +39,8 @@ def _all_visible(request, *customer_ids) -> bool:
 @require_GET
 def merge_candidates(request, customer_id):
     """Customers matching what the agent typed, to pick the one to merge in."""
+    if customer_for_agent(user=request.user, customer_id=customer_id) is None:
+        raise Http404("No such customer in your inboxes.")
     hits = [
         hit
         for hit in search(user=request.user, query=request.GET.get("q", "")).customers
@@ -46,12 +54,22 @@ def merge_candidates(request, customer_id):
 @require_GET
 def merge_preview_view(request, customer_id):
     source, target = _pair(request, customer_id)
+    allowed = _all_visible(request, source.pk, target.pk)
+    if allowed:
+        preview = merge_preview(source=source, target=target)
+    else:
+        # The merge is refused; and what lies in inboxes the agent is not in (an address used
+        # only there, a conversation there) is not theirs to see either, as in the sidebar.
+        preview = MergePreview(
+            identities=customer_identities(user=request.user, customer_id=source.pk),
+            conversations=customer_past_conversations(user=request.user, customer_id=source.pk),
+        )
     context = {
-        "preview": merge_preview(source=source, target=target),
+        "preview": preview,
         "source": source,
         "target": target,
         "conversation_id": request.GET.get("conversation", ""),
-        "allowed": _all_visible(request, source.pk, target.pk),
+        "allowed": allowed,
     }
     return render(request, "workspace/_merge_preview.html", context)
 
@@ -80,7 +98,7 @@ def merge_undo(request, merge_id):
     ):
         raise Http404("No such merge in your inboxes.")
     try:
-        customer_merge_undo(merge=merge)
+        customer_merge_undo(merge=merge, actor=request.user)
     except ValueError as exc:
         return HttpResponse(str(exc), status=422, content_type="text/plain; charset=utf-8")
     merge.refresh_from_db()
