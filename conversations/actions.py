@@ -4,7 +4,7 @@ mark read. Each change is announced to every agent of the inbox after commit."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import reduce
 from operator import or_
 
@@ -16,12 +16,17 @@ from django.utils import timezone
 from conversations import notifications
 from conversations.models import Conversation, ConversationRead, Label, Message, Notification
 from inbox import broadcasts
+from inbox.audit import audit_record
 from inbox.models import InboxMembership, Team
 
 # @username, as Django allows usernames: letters, digits and @.+-_
 MENTION = re.compile(r"(?<![\w@])@([\w.+-]+[\w+-])")
 MAX_MENTIONS = 20
 BULK_ACTIONS = {"assign", "label", "resolve", "open"}
+# The rules that may choose an assignee when no person does, as notifications and the log name them.
+ASSIGNED_BY = {"round_robin": "Round-robin"}
+# How the audit log says what a status change did.
+STATUS_VERBS = {"open": "Reopened", "pending": "Marked pending", "resolved": "Resolved", "snoozed": "Snoozed"}
 
 
 class ActionRefused(ValueError):
@@ -36,8 +41,11 @@ def _changed(conversation: Conversation, **fields) -> None:
     broadcasts.conversations_updated([conversation.pk])
 
 
-def conversation_assign(*, conversation: Conversation, assignee_id: int | None, actor) -> None:
-    """Hand the conversation to an agent of its inbox (None: to nobody); they are told."""
+def conversation_assign(
+    *, conversation: Conversation, assignee_id: int | None, actor, by: str = "", why: str = ""
+) -> None:
+    """Hand the conversation to an agent of its inbox (None: to nobody); they are told. ``by`` names
+    the rule that chose them when no person did (a key of ASSIGNED_BY), ``why`` what prompted it."""
     if assignee_id == conversation.assignee_id:
         return
     if (
@@ -47,25 +55,71 @@ def conversation_assign(*, conversation: Conversation, assignee_id: int | None, 
         ).exists()
     ):
         raise ActionRefused("Only an agent of this inbox can be assigned.")
+    previous_id = conversation.assignee_id
+    names = {
+        user.pk: _name(user)
+        for user in get_user_model().objects.filter(pk__in=[pk for pk in (previous_id, assignee_id) if pk])
+    }
+    if assignee_id is None:
+        summary = f"Unassigned {_about(conversation)} (was {names.get(previous_id, 'nobody')})"
+    else:
+        summary = f"Assigned {_about(conversation)} to {names.get(assignee_id)}"
+        summary += f" (was {names[previous_id]})" if previous_id in names else ""
+    if by:
+        summary += f" by {ASSIGNED_BY[by].lower()}" + (f": {why}" if why else "")
     with transaction.atomic():
         _changed(conversation, assignee_id=assignee_id)
+        audit_record(
+            actor=actor,
+            action="conversation.assign",
+            summary=summary,
+            inbox=conversation.inbox_id,
+            target=conversation,
+            details={
+                "from": previous_id,
+                "from_name": names.get(previous_id),
+                "to": assignee_id,
+                "to_name": names.get(assignee_id),
+                **({"by": by, "why": why} if by else {}),
+            },
+        )
         if assignee_id:
             notifications.notify(
                 user_ids=[assignee_id],
                 kind=Notification.Kind.ASSIGNED,
                 conversation=conversation,
                 actor=actor,
-                text=f"{_name(actor)} assigned you {conversation.customer.display_name}",
+                text=f"{ASSIGNED_BY[by] if by else _name(actor)} assigned you {conversation.customer.display_name}",
             )
 
 
 def conversation_set_team(*, conversation: Conversation, team_id: int | None, actor) -> None:
     if team_id == conversation.team_id:
         return
-    if team_id is not None and not Team.objects.filter(pk=team_id).exists():
+    previous_id = conversation.team_id
+    names = dict(Team.objects.filter(pk__in=[pk for pk in (previous_id, team_id) if pk]).values_list("pk", "name"))
+    if team_id is not None and team_id not in names:
         raise ActionRefused("No such team.")
+    if team_id is None:
+        summary = f"Took {_about(conversation)} from team {names.get(previous_id, '(deleted)')}"
+    else:
+        summary = f"Handed {_about(conversation)} to team {names[team_id]}"
+        summary += f" (was {names[previous_id]})" if previous_id in names else ""
     with transaction.atomic():
         _changed(conversation, team_id=team_id)
+        audit_record(
+            actor=actor,
+            action="conversation.team",
+            summary=summary,
+            inbox=conversation.inbox_id,
+            target=conversation,
+            details={
+                "from": previous_id,
+                "from_name": names.get(previous_id),
+                "to": team_id,
+                "to_name": names.get(team_id),
+            },
+        )
 
 
 def conversation_set_status(
@@ -82,15 +136,49 @@ def conversation_set_status(
     fields = {"status": status, "snoozed_until": snooze_until}
     if status == Conversation.Status.RESOLVED:
         fields["waiting_since"] = None  # nobody waits on a resolved conversation
+    before, before_until = conversation.status, conversation.snoozed_until
     with transaction.atomic():
         _changed(conversation, **fields)
+        # Resolving a resolved conversation (a bulk action over a mixed selection) changed nothing
+        # an admin needs to read about.
+        if (status, snooze_until) != (before, before_until):
+            summary = f"{STATUS_VERBS[status]} {_about(conversation)}"
+            if snooze_until:
+                summary += f" until {snooze_until.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+            audit_record(
+                actor=actor,
+                action="conversation.status",
+                summary=f"{summary} (was {before})",
+                inbox=conversation.inbox_id,
+                target=conversation,
+                details={"from": before, "to": status, "snoozed_until": snooze_until and snooze_until.astimezone(UTC)},
+            )
 
 
 def conversation_set_labels(*, conversation: Conversation, label_ids: list[int], actor) -> None:
     labels = list(Label.objects.filter(pk__in=label_ids))
+    before = {label.pk: label.name for label in conversation.labels.all()}
+    after = {label.pk: label.name for label in labels}
     with transaction.atomic():
         conversation.labels.set(labels)
         _changed(conversation)
+        added = sorted(name for pk, name in after.items() if pk not in before)
+        removed = sorted(name for pk, name in before.items() if pk not in after)
+        if added or removed:
+            _audit_labels(conversation=conversation, actor=actor, added=added, removed=removed)
+
+
+def _audit_labels(*, conversation: Conversation, actor, added: list[str], removed: list[str], bulk=False) -> None:
+    changes = [f"added {', '.join(added)}"] if added else []
+    changes += [f"removed {', '.join(removed)}"] if removed else []
+    audit_record(
+        actor=actor,
+        action="conversation.labels",
+        summary=f"Labels of {_about(conversation)}: {'; '.join(changes)}",
+        inbox=conversation.inbox_id,
+        target=conversation,
+        details={"added": added, "removed": removed, **({"bulk": True} if bulk else {})},
+    )
 
 
 def conversations_bulk(*, conversations: list[Conversation], action: str, value: str, actor) -> int:
@@ -103,6 +191,18 @@ def conversations_bulk(*, conversations: list[Conversation], action: str, value:
     if action == "label" and label is None:
         raise ActionRefused("No such label.")
     changed = 0
+    # Each changed conversation gets its own audit entry (the single actions reused below record
+    # theirs): the log then answers "who touched this conversation?" and filters by inbox like any
+    # other. A label a conversation already had is no change, so no entry.
+    labelled = (
+        set(
+            Conversation.labels.through.objects.filter(
+                label=label, conversation_id__in=[c.pk for c in conversations]
+            ).values_list("conversation_id", flat=True)
+        )
+        if label
+        else set()
+    )
     with transaction.atomic():
         for conversation in conversations:
             if action == "assign":
@@ -113,6 +213,8 @@ def conversations_bulk(*, conversations: list[Conversation], action: str, value:
             elif action == "label":
                 conversation.labels.add(label)
                 _changed(conversation)
+                if conversation.pk not in labelled:
+                    _audit_labels(conversation=conversation, actor=actor, added=[label.name], removed=[], bulk=True)
             else:
                 status = Conversation.Status.RESOLVED if action == "resolve" else Conversation.Status.OPEN
                 conversation_set_status(conversation=conversation, status=status, actor=actor)
@@ -141,6 +243,14 @@ def conversations_wake_snoozed(*, now: datetime | None = None) -> list[int]:
             status=Conversation.Status.OPEN, snoozed_until=None, updated_at=now
         )
         for conversation in due:
+            audit_record(
+                actor=None,  # the beat task: "system"
+                action="conversation.status",
+                summary=f"Snooze ended: reopened {_about(conversation)}",
+                inbox=conversation.inbox_id,
+                target=conversation,
+                details={"from": "snoozed", "to": "open", "snoozed_until": conversation.snoozed_until},
+            )
             if conversation.assignee_id:
                 notifications.notify(
                     user_ids=[conversation.assignee_id],
@@ -212,3 +322,8 @@ def notifications_mark_read(*, user, ids: list[int] | None = None) -> int:
 
 def _name(user) -> str:
     return (user.get_full_name() or user.get_username()) if user else "Someone"
+
+
+def _about(conversation: Conversation) -> str:
+    # The customer's name as it was then: a later rename or merge leaves the entry readable.
+    return f"conversation #{conversation.pk} ({conversation.customer.display_name})"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
 
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from conversations.models import (
@@ -484,4 +484,59 @@ def visitor_conversation_id(*, inbox_id: int, visitor_id: str) -> int | None:
         .order_by("-last_message_at", "-id")
         .values_list("pk", flat=True)
         .first()
+    )
+
+
+# ---- routing ---------------------------------------------------------------------------------------
+
+UNRESOLVED = [Conversation.Status.OPEN, Conversation.Status.PENDING, Conversation.Status.SNOOZED]
+
+
+def routing_members(*, inbox_id: int) -> list[InboxMembership]:
+    """The inbox's active members in round-robin order: never routed to first, then the one routed
+    to longest ago, then by user id (with their user)."""
+    return list(
+        InboxMembership.objects.filter(inbox_id=inbox_id, user__is_active=True)
+        .select_related("user")
+        .order_by(F("last_routed_at").asc(nulls_first=True), "user_id")
+    )
+
+
+def unresolved_held(*, inbox_id: int, user_ids) -> dict[int, int]:
+    """How many unresolved conversations of the inbox each of these agents holds (absent: none)."""
+    # Spelled as a list of statuses, not "not resolved", so that the status index can find them.
+    rows = (
+        Conversation.objects.filter(inbox_id=inbox_id, assignee_id__in=list(user_ids), status__in=UNRESOLVED)
+        .values("assignee_id")
+        .annotate(held=Count("id"))
+        .order_by()
+    )
+    return {row["assignee_id"]: row["held"] for row in rows}
+
+
+def inboxes_rerouting_offline() -> list[Inbox]:
+    """The active round-robin inboxes that hand an offline agent's open conversations on."""
+    return list(
+        Inbox.objects.filter(is_active=True, routing=Inbox.Routing.ROUND_ROBIN, reassign_when_offline=True).order_by(
+            "pk"
+        )
+    )
+
+
+def open_assignee_ids(*, inbox_id: int) -> set[int]:
+    """The agents holding at least one open conversation of the inbox."""
+    return set(
+        Conversation.objects.filter(inbox_id=inbox_id, status=Conversation.Status.OPEN, assignee__isnull=False)
+        .values_list("assignee_id", flat=True)
+        .distinct()
+        .order_by()
+    )
+
+
+def open_conversations_held_by(*, inbox_id: int, user_ids, limit: int) -> list[Conversation]:
+    """These agents' open conversations in the inbox, the customer waiting longest first."""
+    return list(
+        Conversation.objects.filter(inbox_id=inbox_id, status=Conversation.Status.OPEN, assignee_id__in=list(user_ids))
+        .select_related("customer", "inbox")
+        .order_by(F("waiting_since").asc(nulls_last=True), "id")[:limit]
     )

@@ -9,17 +9,19 @@ from datetime import timedelta
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import DateTimeField, F, Value
+from django.db.models import DateTimeField, F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from conversations import notifications
-from conversations.models import Attachment, Conversation, InboundEvent, Message, Notification
+from conversations.models import Attachment, CannedResponse, Conversation, InboundEvent, Message, Notification
+from conversations.routing import conversation_route
 from customers.models import ContactIdentity
 from customers.services import customer_resolve
 from inbox import broadcasts
+from inbox.audit import audit_record
 from inbox.connectors.base import (
     AttachmentContent,
     IdentityClaim,
@@ -34,6 +36,8 @@ from inbox.models import Inbox
 
 logger = logging.getLogger(__name__)
 
+# How fresh an inbox's "last customer message" is kept.
+INBOX_HEARD_FROM_EVERY = timedelta(minutes=1)
 PREVIEW_LENGTH = 140
 
 # Delivery states only move forward; a late "sent" must not undo "read".
@@ -115,7 +119,7 @@ def message_ingest(*, inbox: Inbox, inbound: InboundMessage, event: InboundEvent
         existing = Message.objects.filter(inbox=inbox, external_id=inbound.external_id).first()
         if existing:
             return existing
-        conversation = _conversation_for_inbound(inbox=inbox, identity=identity, inbound=inbound)
+        conversation, opened = _conversation_for_inbound(inbox=inbox, identity=identity, inbound=inbound)
         message = Message.objects.create(
             conversation=conversation,
             inbox=inbox,
@@ -162,6 +166,8 @@ def message_ingest(*, inbox: Inbox, inbound: InboundMessage, event: InboundEvent
             message.html = _inline_images(message.html, attachments)
             Message.objects.filter(pk=message.pk).update(html=message.html)
         _conversation_touch(message, inbound=not inbound.from_business)
+        if not inbound.from_business:
+            _inbox_heard_from(inbox)
         conversation.inbox, conversation.customer = inbox, identity.customer
         broadcasts.message_created(message)
         if conversation.assignee_id and not inbound.from_business and not inbound.automatic:
@@ -172,7 +178,19 @@ def message_ingest(*, inbox: Inbox, inbound: InboundMessage, event: InboundEvent
                 message=message,
                 text=f"{identity.customer.display_name}: {message.text[:120]}",
             )
+        if opened and not inbound.from_business and not inbound.automatic:
+            # A customer opened it: a round-robin inbox gives it to an agent now, in this transaction.
+            conversation_route(conversation=conversation)
         return message
+
+
+def _inbox_heard_from(inbox: Inbox) -> None:
+    """Note on the inbox when someone last reached us through it (its health line), at most once a
+    minute: every message writing the same inbox row would make them wait on each other."""
+    now = timezone.now()
+    Inbox.objects.filter(pk=inbox.pk).filter(
+        Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=now - INBOX_HEARD_FROM_EVERY)
+    ).update(last_inbound_at=now)
 
 
 # In sanitized HTML (nh3 quotes every attribute and escapes < > inside values), the src of an <img>.
@@ -195,8 +213,10 @@ def _inline_images(html: str, attachments: list[Attachment]) -> str:
     return _INLINE_IMG.sub(replace, html)
 
 
-def _conversation_for_inbound(*, inbox: Inbox, identity: ContactIdentity, inbound: InboundMessage) -> Conversation:
-    """The conversation a new message belongs to.
+def _conversation_for_inbound(
+    *, inbox: Inbox, identity: ContactIdentity, inbound: InboundMessage
+) -> tuple[Conversation, bool]:
+    """The conversation a new message belongs to, and whether it was opened for it.
 
     In this order: the conversation whose reply token the message was addressed to, then the one it
     references (email's In-Reply-To/References), both only within this inbox and this customer: a
@@ -223,7 +243,7 @@ def _conversation_for_inbound(*, inbox: Inbox, identity: ContactIdentity, inboun
     else:
         previous = None
     if conversation is None:
-        return Conversation.objects.create(
+        conversation = Conversation.objects.create(
             inbox=inbox,
             customer_id=identity.customer_id,
             identity=identity,
@@ -233,7 +253,8 @@ def _conversation_for_inbound(*, inbox: Inbox, identity: ContactIdentity, inboun
             status=Conversation.Status.RESOLVED if quiet else Conversation.Status.OPEN,
             last_message_at=timezone.now(),
         )
-    return conversation
+        return conversation, True
+    return conversation, False
 
 
 def _reopens(inbox: Inbox, conversation: Conversation) -> bool:
@@ -429,18 +450,57 @@ def message_mark_failed(*, message_id: int, reason: str) -> None:
     _status_advance(message_id, Message.Status.FAILED, reason)
 
 
-def message_retry(*, message_id: int) -> bool:
+def message_retry(*, message_id: int, actor=None) -> bool:
     """Send a failed reply again, as the agent asked: queued once more, the reason cleared."""
     from conversations.tasks import message_deliver_task
 
     with transaction.atomic():
-        retried = Message.objects.filter(
-            pk=message_id, direction=Message.Direction.OUTBOUND, status=Message.Status.FAILED
-        ).update(status=Message.Status.QUEUED, status_detail="", updated_at=timezone.now())
+        # Locked, so that of two agents clicking Retry at once only one queues it (and is logged).
+        failed = (
+            Message.objects.select_for_update(of=("self",))
+            .select_related("conversation__customer")
+            .filter(pk=message_id, direction=Message.Direction.OUTBOUND, status=Message.Status.FAILED)
+            .first()
+        )
+        retried = (
+            Message.objects.filter(pk=message_id).update(
+                status=Message.Status.QUEUED, status_detail="", updated_at=timezone.now()
+            )
+            if failed
+            else 0
+        )
         if retried:
+            conversation = failed.conversation
+            audit_record(
+                actor=actor,
+                action="message.retry",
+                summary=f"Retried a failed reply in conversation #{conversation.pk} "
+                f"({conversation.customer.display_name})",
+                inbox=failed.inbox_id,
+                target=failed,
+                # The page links an entry to its conversation by this; the reply's text stays out.
+                details={"conversation_id": conversation.pk, "reason": failed.status_detail},
+            )
             broadcasts.message_updated(message_id)
             transaction.on_commit(lambda: message_deliver_task.delay(message_id))
     return bool(retried)
+
+
+def canned_response_delete(*, canned: CannedResponse, actor) -> None:
+    """Delete a canned response (the caller checked it is the actor's to delete), and log it."""
+    whose = "personal" if canned.owner_id else "team" if canned.team_id else "shared"
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="canned.delete",
+            summary=f"Deleted the {whose} canned response /{canned.shortcut}",
+            target=canned,
+            # A shared or team response's text is kept so that an admin can put it back; a personal
+            # one's is its owner's business.
+            details={"shortcut": canned.shortcut, "owner_id": canned.owner_id, "team_id": canned.team_id}
+            | ({"text": canned.text} if whose != "personal" else {}),
+        )
+        canned.delete()
 
 
 def messages_requeue_stale(*, older_than: timedelta) -> list[int]:

@@ -5,6 +5,7 @@ from django.conf import settings
 
 from conversations.actions import conversations_wake_snoozed
 from conversations.models import InboundEvent
+from conversations.routing import conversations_reroute_offline
 from conversations.services import (
     inbound_event_process,
     inbound_events_retry_stale,
@@ -48,3 +49,8 @@ def sweep_stale_work() -> None:
 @shared_task
 def wake_snoozed() -> None:
     conversations_wake_snoozed()
+
+
+@shared_task
+def reroute_offline() -> None:
+    conversations_reroute_offline()

@@ -280,3 +280,14 @@ def test_the_widget_preview_shows_unsaved_settings_escaped(admin_client):
     assert 'data-preview-color="#123456"' in html and "<script>x</script>" not in html
     assert page["X-Frame-Options"] == "SAMEORIGIN"
     assert re.search(r'data-preview-greeting="&quot;&gt;&lt;script&gt;', html)
+
+
+def test_the_list_says_when_a_customer_last_wrote_through_each_inbox(admin_client, fake_inbox):
+    from conversations.services import message_ingest
+    from tests.helpers import inbound
+
+    assert "nothing yet" in admin_client.get("/settings/inboxes/").content.decode()
+    message_ingest(inbox=fake_inbox, inbound=inbound("Hello"))
+    fake_inbox.refresh_from_db()
+    assert fake_inbox.last_inbound_at is not None
+    assert "0\xa0minutes ago" in admin_client.get("/settings/inboxes/").content.decode()
