@@ -20,7 +20,7 @@ from datetime import datetime
 from functools import reduce
 
 from django.db import connection
-from django.db.models import BooleanField, F, Func, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import BooleanField, Exists, F, Func, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -210,7 +210,9 @@ def _customer_hits(user, terms: _Terms) -> list[CustomerHit]:
     candidates = _some(by_name.values("pk"))
     identity = Value("")
     if address_matches:
-        by_address = reduce(operator.or_, address_matches)
+        # Only addresses seen in the agent's inboxes: one a customer used only elsewhere is neither
+        # shown nor searchable (finding the customer by it would tell whose it is), as in the sidebar.
+        by_address = reduce(operator.or_, address_matches) & _seen_in_inboxes(user)
         matching = ContactIdentity.objects.filter(by_address, customer__merged_into__isnull=True)
         # A union rather than an OR in one WHERE: each side keeps its own index.
         candidates = candidates.union(_some(matching.values("customer_id")))
@@ -239,6 +241,14 @@ def _customer_hits(user, terms: _Terms) -> list[CustomerHit]:
                 conversation.customer, conversation.pk, conversation.matched_identity or ""
             )
     return list(hits.values())[:CUSTOMER_LIMIT]
+
+
+def _seen_in_inboxes(user) -> Q:
+    """An identity that wrote to, or runs a conversation in, one of the agent's inboxes."""
+    visible = visible_inbox_ids(user)
+    wrote_here = Message.objects.filter(identity=OuterRef("pk"), inbox_id__in=visible)
+    runs_here = Conversation.objects.filter(identity=OuterRef("pk"), inbox_id__in=visible)
+    return Q(Exists(wrote_here)) | Q(Exists(runs_here))
 
 
 def _some(candidates: QuerySet) -> QuerySet:

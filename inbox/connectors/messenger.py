@@ -218,7 +218,10 @@ class MessengerConnector(Connector):
         try:
             response = requests.post(graph_url("me/messages"), params={"access_token": token}, json=body, timeout=15)
         except requests.RequestException as exc:
-            raise SendError(f"Messenger unreachable: {exc}", retryable=True) from exc
+            # Requests quotes the URL, and the page token travels in its query string (as Meta
+            # documents): say what happened without it, and chain nothing that holds it.
+            reason = str(exc).replace(token, "[page access token]") if token else str(exc)
+            raise SendError(f"Messenger unreachable: {reason}", retryable=True) from None
         try:
             data = response.json()
         except ValueError:
