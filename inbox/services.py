@@ -62,7 +62,7 @@ def membership_remove(*, inbox: Inbox, user) -> None:
 def inbox_describe(inbox: Inbox, *, with_secret: bool = False) -> dict:
     """What an admin needs to connect the channel: ids, and where the provider or website points.
 
-    The secret is shown once, when the inbox is created (and in the admin), never in listings.
+    The secret is shown once, when the inbox is created (or its secret rotated), never in listings.
     """
     data = {"id": inbox.pk, "kind": inbox.kind, "name": inbox.name, "public_token": inbox.public_token}
     if inbox.kind == Inbox.Kind.WEBCHAT:
