@@ -506,6 +506,7 @@ def setup_django(args) -> None:
         # DEBUG off as in production: no query log, no template debug; so a SECRET_KEY of its own
         DEBUG="false",
         SECRET_KEY=f"bench-workspace-{uuid.uuid4().hex}",
+        SECURE_SSL_REDIRECT="false",  # the test Client speaks plain http; production's redirect would answer 301
         LOG_LEVEL="ERROR",
         CHANNEL_LAYER_PREFIX=f"bench-ws-{uuid.uuid4().hex[:8]}",
         DJANGO_SETTINGS_MODULE="inbox.settings",

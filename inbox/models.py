@@ -2,9 +2,8 @@ import secrets
 
 from django.conf import settings as django_settings
 from django.db import models
-from encrypted_fields.fields import EncryptedTextField
 
-from inbox.fields import EncryptedTypedJSONField
+from inbox.fields import EncryptedSecretField, EncryptedTypedJSONField
 
 
 def new_public_token() -> str:
@@ -38,7 +37,7 @@ class Inbox(models.Model):
     # Public: it sits in the widget snippet and in webhook URLs.
     public_token = models.CharField(max_length=64, unique=True, default=new_public_token)
     # Private: signs identity claims and webhooks. Encrypted at rest.
-    secret = EncryptedTextField(default=new_secret)
+    secret = EncryptedSecretField(default=new_secret)
     credentials = EncryptedTypedJSONField(default=dict, blank=True)
     settings = models.JSONField(default=dict, blank=True)
     on_resolved_reply = models.CharField(max_length=10, choices=ResolvedPolicy.choices, default=ResolvedPolicy.REOPEN)
@@ -156,3 +155,22 @@ class AuditEntry(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name}: {self.summary}"
+
+
+class SignedInSession(models.Model):
+    """One browser signed in as a user: where from, since when, last seen. It lives and dies with
+    its Django session (deleting the session, by signing out, expiry or revocation, deletes it), so
+    the list a user sees is exactly the sessions that can still act as them."""
+
+    session = models.OneToOneField("sessions.Session", on_delete=models.CASCADE, related_name="signed_in")
+    user = models.ForeignKey(django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    user_agent = models.CharField(max_length=500, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    signed_in_at = models.DateTimeField(null=True, blank=True)  # unknown for sessions older than this table
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-last_seen_at"], name="signed_in_user_seen_idx")]
+
+    def __str__(self):
+        return f"{self.user} from {self.ip_address or 'somewhere'}"

@@ -6,9 +6,12 @@ Celery tasks executed in-process. DATABASE_URL and REDIS_URL switch to the produ
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -47,6 +50,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_htmx",
+    "axes",
+    "csp",
     "customers",
     "conversations",
     "inbox",
@@ -55,6 +60,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "inbox.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -62,6 +68,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "inbox.middleware.SessionActivityMiddleware",
+    # Last, as django-axes asks: it turns a login refused for too many failures into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "inbox.urls"
@@ -143,10 +152,15 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Round-robin inboxes that ask for it hand an offline agent's open conversations on: how often that
+# is checked, and how long an agent must have been offline first (a page reload is not leaving).
+ROUTING_SWEEP_SECONDS = env.float("ROUTING_SWEEP_SECONDS", default=60.0)
+ROUTING_OFFLINE_GRACE_SECONDS = env.float("ROUTING_OFFLINE_GRACE_SECONDS", default=120.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-work": {"task": "conversations.tasks.sweep_stale_work", "schedule": 60.0},
     "poll-imap-mailboxes": {"task": "inbox.tasks.imap_poll_all", "schedule": env.float("IMAP_POLL_SECONDS", 60.0)},
     "wake-snoozed": {"task": "conversations.tasks.wake_snoozed", "schedule": env.float("SNOOZE_WAKE_SECONDS", 30.0)},
+    "reroute-offline": {"task": "conversations.tasks.reroute_offline", "schedule": ROUTING_SWEEP_SECONDS},
 }
 # Without a broker (the embedded default) there is no beat process: the server runs the schedule
 # above itself, in a background thread (`make run` turns this on).
@@ -165,6 +179,30 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "workspace:conversation_list"
 LOGOUT_REDIRECT_URL = "login"
 
+# Sign-in attempts are limited per username and IP address together (django-axes): after
+# LOGIN_FAILURE_LIMIT failures that pair must wait LOGIN_LOCKOUT_MINUTES, and each attempt while it
+# waits (the right password included) starts the wait again. Neither another IP address nor another
+# username is held up, so one attacker cannot lock a colleague out from elsewhere. Attempts are
+# kept in the database (an admin can clear them under Axes in /admin/); the client's address is
+# REMOTE_ADDR, so behind a proxy run Daphne with --proxy-headers.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)  # off only in the in-process test suite
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True  # a few typos before the right password count for nothing afterwards
+AXES_LOCKOUT_CALLABLE = "inbox.account_views.login_locked_out"
+# The sessions page lists who is signed in where; a row per successful login kept forever adds nothing.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False  # no "AXES: BEGIN" line at the start of every process and command
+
+# Database sessions, which inbox.models.SignedInSession hangs on: each user's list of signed-in
+# browsers, any of which they (or an admin) can sign out.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -177,11 +215,54 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 MEDIA_URL = "media/"
 
 SESSION_COOKIE_HTTPONLY = True
+# Lax, not Strict: an agent following a link to a conversation (from a mail, a chat) arrives signed in.
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie; kept default.
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
 X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# Our URLs (conversation ids, search terms) never leave the site in a Referer.
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+if not DEBUG:
+    # Production is HTTPS only. Behind a proxy that terminates TLS, set BEHIND_PROXY=true (and have it
+    # send X-Forwarded-Proto), or every request would be redirected to itself.
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Browsers' preload list takes whole registrable domains (example.com, not inbox.example.com), so
+# asking for it is the domain owner's decision, made with SECURE_HSTS_PRELOAD=true; the deploy check
+# that asks everyone for it is silenced.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# The Content-Security-Policy (django-csp), on in development too so that what breaks shows early.
+# Pages take scripts, styles, images and fonts from this site only, none of them inline (no
+# <script>, no on…= handlers, no style=""; htmx's own indicator styles and eval are turned off in
+# base.html), and are framed by no one. The websocket of the page's own host is added per request
+# by inbox.middleware (older browsers do not count ws:/wss: as 'self'); PUBLIC_BASE_URL, where the
+# widget is served from, may differ from the host an agent typed. Violations can be reported to
+# CSP_REPORT_URI.
+_public = urlsplit(PUBLIC_BASE_URL)
+_public_ws = f"{'wss' if _public.scheme == 'https' else 'ws'}://{_public.netloc}"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, f"{_public.scheme}://{_public.netloc}"],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "font-src": [SELF],
+        "connect-src": [SELF, _public_ws],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "report-uri": env.list("CSP_REPORT_URI", default=[]) or None,
+    },
+}
 
 # Providers post big payloads (mail with attachments). A refused body is lost (a 4xx is not retried),
 # so the bound is generous, checked on Content-Length before anything is read.
@@ -223,5 +304,9 @@ LOGGING = {
         "django.channels.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
         "celery.app.trace": {"level": "WARNING"},  # one line per task is noise, failures still show
+        "axes": {"level": "WARNING"},  # each failed sign-in and lockout, without its routine INFO lines
+        # Its DEBUG lines quote each request's URL, query string included, where Meta's page access
+        # token travels: never logged, whatever LOG_LEVEL says.
+        "urllib3.connectionpool": {"level": "INFO"},
     },
 }

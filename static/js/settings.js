@@ -3,8 +3,15 @@
   "use strict";
 
   function copyText(text) {
-    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
-    // Plain-http sites have no clipboard API: select the text and copy the old way.
+    // Plain-http sites have no clipboard API, and it refuses a page without focus: then select the
+    // text and copy the old way.
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text).catch(function () { return copyByHand(text); });
+    }
+    return copyByHand(text);
+  }
+
+  function copyByHand(text) {
     var area = document.createElement("textarea");
     area.value = text;
     document.body.appendChild(area);

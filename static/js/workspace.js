@@ -19,6 +19,21 @@
     { code: "[45]..", swap: false, error: true },
   ];
 
+  // Label colours come as data-label-color rather than style="": the Content-Security-Policy refuses
+  // inline styles, but a property set from script is allowed. A mutation observer reaches every
+  // chip however it arrives (htmx swaps, socket events, the list's own upserts) before it is painted.
+  function paintLabels(root) {
+    var chips = Array.prototype.slice.call(root.querySelectorAll("[data-label-color]"));
+    if (root.matches("[data-label-color]")) chips.push(root);
+    chips.forEach(function (chip) { chip.style.setProperty("--label", chip.dataset.labelColor); });
+  }
+  paintLabels(document.body);  // this script is deferred: the page is parsed by now
+  new MutationObserver(function (records) {
+    records.forEach(function (record) {
+      record.addedNodes.forEach(function (node) { if (node.nodeType === Node.ELEMENT_NODE) paintLabels(node); });
+    });
+  }).observe(document.body, { childList: true, subtree: true });
+
   function me() { return document.body.dataset.userId || ""; }
 
   function cursor() {

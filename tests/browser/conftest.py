@@ -117,6 +117,8 @@ class AsgiServer:
             # Scheduled tasks run in the server, and snoozes are checked every second.
             "EMBEDDED_BEAT": "true",
             "SNOOZE_WAKE_SECONDS": "1",
+            # Sign-in attempts limited as in production (the in-process suite turns it off, see tests/settings.py).
+            "AXES_ENABLED": "true",
             **self.extra_env,
         }
         self.process = subprocess.Popen(

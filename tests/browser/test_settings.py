@@ -72,6 +72,7 @@ def new_inbox(page, server, kind, fields: dict, *, member="Kim Lee"):
 
 def copied(page, copy_id) -> str:
     """Click the Copy button beside a value and read what reached the clipboard."""
+    page.bring_to_front()  # the clipboard belongs to the focused page
     page.locator(f'button[data-copy="#{copy_id}"]').click()
     expect(page.locator(f'button[data-copy="#{copy_id}"]')).to_have_text("Copied")
     return page.evaluate("navigator.clipboard.readText()")
