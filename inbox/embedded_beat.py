@@ -3,6 +3,7 @@
 import logging
 import threading
 import time
+from importlib import import_module
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -19,6 +20,9 @@ def start() -> threading.Thread:
 def _run() -> None:
     from inbox.celery import app
 
+    # Celery discovers tasks lazily, on first use; this thread may look before anything has used them.
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        import_module(entry["task"].rpartition(".")[0])
     due = {name: time.monotonic() for name in settings.CELERY_BEAT_SCHEDULE}
     while True:
         now = time.monotonic()
