@@ -73,7 +73,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  Agent workspace: {base}/")
         note = "" if created else " (set when the demo first ran; unchanged since)"
         self.stdout.write(f"  Login:           {username} / {password}{note}")
-        self.stdout.write(f"  Admin:           {base}/admin/")
+        self.stdout.write(f"  Settings:        {base}/settings/  (inboxes, people, routing, audit log)")
         self.stdout.write(f"  Try the widget:  {base}/try/{inboxes[Inbox.Kind.WEBCHAT].public_token}/")
         email = inboxes[Inbox.Kind.EMAIL].pk
         self.stdout.write(
