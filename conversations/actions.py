@@ -33,19 +33,21 @@ class ActionRefused(ValueError):
     """The action makes no sense for this conversation (an assignee outside the inbox, a past snooze)."""
 
 
-def _changed(conversation: Conversation, **fields) -> None:
+def _changed(conversation: Conversation, *, announce: bool = True, **fields) -> None:
     for name, value in fields.items():
         setattr(conversation, name, value)
     conversation.updated_at = timezone.now()
     Conversation.objects.filter(pk=conversation.pk).update(**fields, updated_at=conversation.updated_at)
-    broadcasts.conversations_updated([conversation.pk])
+    if announce:
+        broadcasts.conversations_updated([conversation.pk])
 
 
 def conversation_assign(
-    *, conversation: Conversation, assignee_id: int | None, actor, by: str = "", why: str = ""
+    *, conversation: Conversation, assignee_id: int | None, actor, by: str = "", why: str = "", announce: bool = True
 ) -> None:
     """Hand the conversation to an agent of its inbox (None: to nobody); they are told. ``by`` names
-    the rule that chose them when no person did (a key of ASSIGNED_BY), ``why`` what prompted it."""
+    the rule that chose them when no person did (a key of ASSIGNED_BY), ``why`` what prompted it.
+    ``announce=False`` when another event of the same transaction already shows the new state."""
     if assignee_id == conversation.assignee_id:
         return
     if (
@@ -68,7 +70,7 @@ def conversation_assign(
     if by:
         summary += f" by {ASSIGNED_BY[by].lower()}" + (f": {why}" if why else "")
     with transaction.atomic():
-        _changed(conversation, assignee_id=assignee_id)
+        _changed(conversation, announce=announce, assignee_id=assignee_id)
         audit_record(
             actor=actor,
             action="conversation.assign",

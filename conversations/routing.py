@@ -50,7 +50,8 @@ def conversation_route(*, conversation: Conversation):
         if inbox.routing != Inbox.Routing.ROUND_ROBIN:
             return None
         member = _turn_take(inbox)
-        if member is None or not _give(conversation, member):
+        # The new message's event, rendered after commit, already shows the conversation assigned.
+        if member is None or not _give(conversation, member, announce=False):
             return None
         return member.user
 
@@ -135,10 +136,17 @@ def _turn_take(inbox: Inbox, *, online: set[int] | None = None) -> InboxMembersh
     return chosen
 
 
-def _give(conversation: Conversation, member: InboxMembership, *, why: str = "") -> bool:
+def _give(conversation: Conversation, member: InboxMembership, *, why: str = "", announce: bool = True) -> bool:
     """Assign through the agents' own path: the list rows update, the agent is told, it is audited."""
     try:
-        conversation_assign(conversation=conversation, assignee_id=member.user_id, actor=None, by=ROUND_ROBIN, why=why)
+        conversation_assign(
+            conversation=conversation,
+            assignee_id=member.user_id,
+            actor=None,
+            by=ROUND_ROBIN,
+            why=why,
+            announce=announce,
+        )
     except ActionRefused:
         # Removed from the inbox (or deactivated) between our read and the assignment.
         return False

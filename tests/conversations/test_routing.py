@@ -316,6 +316,9 @@ async def test_an_agent_online_in_the_workspace_is_told_and_a_colleague_takes_ov
     conversation = await sync_to_async(customer_writes)(inbox, 1)
 
     assert conversation.assignee_id == ann.pk
+    # The new message's row already shows Ann as the assignee: no second event is needed for it.
+    row = await _frame_with(ann_ws, f'id="conv-row-{conversation.pk}"')
+    assert f'data-assignee="{ann.pk}"' in row and '<span class="assignee">Ann' in row
     assert "Round-robin assigned you Customer 1" in await _frame_with(ann_ws, "assigned you")
 
     ben_ws, ok = await agent_socket(cookie=await sync_to_async(session_cookie)(ben))
