@@ -30,8 +30,11 @@ def widget_demo_page(request, token):
     if inbox is None:
         raise Http404("No such chat widget in your inboxes.")
     snippet = widget_snippet(inbox)
-    shown = _preview_snippet(request, inbox) if request.GET.get("preview") else snippet
-    return render(request, "widget/demo.html", {"inbox": inbox, "snippet": snippet, "shown_snippet": shown})
+    preview = bool(request.GET.get("preview"))
+    shown = _preview_snippet(request, inbox) if preview else snippet
+    return render(
+        request, "widget/demo.html", {"inbox": inbox, "snippet": snippet, "shown_snippet": shown, "preview": preview}
+    )
 
 
 def _preview_snippet(request, inbox: Inbox) -> str:

@@ -5,10 +5,10 @@
   function copyText(text) {
     // Plain-http sites have no clipboard API, and it refuses a page without focus: then select the
     // text and copy the old way.
-    if (navigator.clipboard && window.isSecureContext) {
-      return navigator.clipboard.writeText(text).catch(function () { return copyByHand(text); });
-    }
-    return copyByHand(text);
+    if (!navigator.clipboard || !window.isSecureContext) return copyByHand(text);
+    // The clipboard API may also wait on the browser (a permission, focus): not more than a second.
+    var waited = new Promise(function (resolve, reject) { setTimeout(reject, 1000); });
+    return Promise.race([navigator.clipboard.writeText(text), waited]).catch(function () { return copyByHand(text); });
   }
 
   function copyByHand(text) {

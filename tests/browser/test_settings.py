@@ -3,6 +3,8 @@ first message through each lands in an agent's live workspace; connection checks
 
 import base64
 import json
+import re
+import time
 import urllib.parse
 import urllib.request
 
@@ -73,9 +75,15 @@ def new_inbox(page, server, kind, fields: dict, *, member="Kim Lee"):
 def copied(page, copy_id) -> str:
     """Click the Copy button beside a value and read what reached the clipboard."""
     page.bring_to_front()  # the clipboard belongs to the focused page
+    page.wait_for_load_state()  # the Copy buttons work once the page's script has run
+    shown = page.locator(f"#{copy_id}").text_content().strip()
     page.locator(f'button[data-copy="#{copy_id}"]').click()
-    expect(page.locator(f'button[data-copy="#{copy_id}"]')).to_have_text("Copied")
-    return page.evaluate("navigator.clipboard.readText()")
+    # The clipboard itself, not the button's brief "Copied", which a busy machine may miss.
+    deadline = time.monotonic() + 5
+    while (text := page.evaluate("navigator.clipboard.readText()")) != shown and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert text == shown, f"the clipboard holds {text!r}, not the {copy_id} shown"
+    return text
 
 
 def post(url, body: bytes, headers: dict) -> int:
@@ -174,8 +182,13 @@ def test_an_admin_connects_each_kind_and_the_first_message_reaches_the_agent(
     preview = admin.frame_locator("#widget-preview")
     expect(preview.locator("#inbox-chat-widget")).to_have_count(1)
     admin.fill("[name=greeting]", "Ask us anything")
+    admin.fill("[name=color]", "#b42318")
+    expect(admin.locator("#widget-preview")).to_have_attribute("src", re.compile(r"greeting=Ask.*"))
     preview.locator("#inbox-chat-widget .bubble").click()
+    expect(preview.locator("#inbox-chat-widget .greeting")).to_be_visible()
     expect(preview.locator("#inbox-chat-widget .greeting")).to_have_text("Ask us anything")
+    expect(preview.locator("#inbox-chat-widget .bubble")).to_have_css("background-color", "rgb(180, 35, 24)")
+    admin.locator("#widget-preview").scroll_into_view_if_needed()
     shot(admin, "settings-widget")
     snippet = copied(admin, "widget-snippet")
     customer = browser.new_context().new_page()
