@@ -166,6 +166,7 @@ def main(argv=None) -> int:
 
         connections.close_all()
         pg = floors.pg_commit(db_url)
+        rd = floors.redis_pubsub(args.redis_url, prefix="bench-routing")
         base = results["manual"]["p50_ms"]
         print(f"{args.conversations} new conversations per inbox; {args.history} resolved in each round-robin one")
         print("| inbox | p50 ms | p99 ms | max ms | added p50 ms | statements | routed |")
@@ -176,8 +177,9 @@ def main(argv=None) -> int:
                 f"{r['p50_ms'] - base:+.2f} | {r['queries']:.1f} | {r['assigned']} |"
             )
         print(
-            f"Floor, same run: PostgreSQL INSERT + COMMIT p50 {pg['p50_ms']:.2f} ms, p99 {pg['p99_ms']:.2f} ms "
-            f"(the machine's load at the time shows in it). Load average: {os.getloadavg()[0]:.1f}."
+            f"Floors, same run: PostgreSQL INSERT + COMMIT p50 {pg['p50_ms']:.2f} ms, p99 {pg['p99_ms']:.2f} ms; "
+            f"Redis PUBLISH → subscriber p50 {rd['p50_ms']:.2f} ms, p99 {rd['p99_ms']:.2f} ms "
+            f"(the machine's load at the time shows in them). Load average: {os.getloadavg()[0]:.1f}."
         )
         return 0
     finally:
