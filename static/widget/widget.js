@@ -52,9 +52,11 @@
   host.id = "inbox-chat-widget";
   document.body.appendChild(host);
   var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
-  root.innerHTML =
-    '<style>' +
-    ':host{all:initial}' +
+  // Styles go in as a constructed stylesheet where the browser has them: a website whose
+  // Content-Security-Policy forbids inline styles refuses a <style> element, not a stylesheet built
+  // by script. Older browsers get the <style> element.
+  var css =
+    ':host{all:initial}[hidden]{display:none!important}' +
     '.badge{position:absolute;top:-4px;right:-4px;min-width:20px;height:20px;border-radius:10px;background:#d92d20;color:#fff;font:600 12px/20px system-ui,sans-serif;text-align:center;display:none}' +
     '.bubble svg{width:28px;height:28px;fill:#fff}' +
     '.greeting{align-self:center;color:#667085;font-size:13px;text-align:center}' +
@@ -80,8 +82,10 @@
     '.typing.on{display:block}' +
     'form{display:flex;border-top:1px solid #e3e6ea}' +
     'textarea{flex:1;border:0;padding:10px;font:inherit;resize:none;height:44px}' +
-    'button.send{border:0;background:none;color:var(--accent,#1f6feb);font-weight:600;padding:0 14px;cursor:pointer}' +
-    '</style>' +
+    'button.send{border:0;background:none;color:var(--accent,#1f6feb);font-weight:600;padding:0 14px;cursor:pointer}';
+  var constructed = root.adoptedStyleSheets !== undefined && window.CSSStyleSheet && "replaceSync" in CSSStyleSheet.prototype;
+  root.innerHTML =
+    (constructed ? '' : '<style>' + css + '</style>') +
     '<button class="bubble" type="button" aria-label="Open chat">' +
     '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"/></svg>' +
     '<span class="badge" aria-live="polite"></span></button>' +
@@ -94,6 +98,11 @@
     '<ol class="log" aria-live="polite"></ol><p class="typing" aria-live="polite"></p><p class="notice" role="alert"></p>' +
     '<form><textarea name="text" maxlength="10000" placeholder="Write a message…" aria-label="Message"></textarea>' +
     '<button class="send" type="submit">Send</button></form></section>';
+  if (constructed) {
+    var sheet = new CSSStyleSheet();
+    sheet.replaceSync(css);
+    root.adoptedStyleSheets = [sheet];
+  }
 
   var bubble = root.querySelector(".bubble");
   var panel = root.querySelector(".panel");

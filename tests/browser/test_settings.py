@@ -190,13 +190,33 @@ def test_an_admin_connects_each_kind_and_the_first_message_reaches_the_agent(
     expect(preview.locator("#inbox-chat-widget .bubble")).to_have_css("background-color", "rgb(180, 35, 24)")
     admin.locator("#widget-preview").scroll_into_view_if_needed()
     shot(admin, "settings-widget")
+    # Ask for an email before the chat starts, and save.
+    admin.check("input[name=prechat_fields][value=email]")
+    admin.check("[name=prechat_required]")
+    admin.get_by_role("button", name="Save").click()
+    expect(admin.locator(".flash")).to_contain_text("Saved")
     snippet = copied(admin, "widget-snippet")
+    # A customer's site with a strict Content-Security-Policy of its own: no inline styles at all.
+    ws = server.url.replace("http://", "ws://")
+    policy = f"default-src 'none'; script-src {server.url}; connect-src {ws}; style-src 'self'"
     customer = browser.new_context().new_page()
-    customer.goto(customer_site(f"<!doctype html><title>Shop</title><h1>Shop</h1>{snippet}"))
-    customer.locator("#inbox-chat-widget .bubble").click()
-    expect(customer.locator("#inbox-chat-widget .greeting")).to_have_text("Hi! We answer within minutes.")
-    customer.locator("#inbox-chat-widget textarea").fill("Do you ship to Canada?")
-    customer.locator("#inbox-chat-widget textarea").press("Enter")
+    customer.goto(
+        customer_site(
+            f'<!doctype html><meta http-equiv="Content-Security-Policy" content="{policy}">'
+            f"<title>Shop</title><h1>Shop</h1>{snippet}"
+        )
+    )
+    widget = customer.locator("#inbox-chat-widget")
+    widget.locator(".bubble").click()
+    expect(widget.locator(".greeting")).to_have_text("Ask us anything")
+    expect(widget.locator(".bubble")).to_have_css("background-color", "rgb(180, 35, 24)")
+    expect(widget.locator("textarea")).to_be_disabled()  # the question comes first
+    expect(widget.locator("form.prechat input[name=name]")).to_be_hidden()
+    widget.locator("form.prechat input[name=email]").fill("lin@example.org")
+    widget.get_by_role("button", name="Start chat").click()
+    expect(widget.locator("form.prechat")).to_be_hidden()
+    widget.locator("textarea").fill("Do you ship to Canada?")
+    widget.locator("textarea").press("Enter")
     expect(kim.locator("#conversation-list")).to_contain_text("Do you ship to Canada?")
 
     admin.goto(f"{server.url}/settings/inboxes/")
