@@ -39,6 +39,19 @@ ACTIONS = {
     "inbox.delete": "Inbox deleted",
     "inbox.rotate_secret": "Inbox secret rotated",
     "event.replay": "Inbound event replayed",
+    "person.invite": "Person invited",
+    "person.update": "Person changed",
+    "person.activate": "Person reactivated",
+    "person.deactivate": "Person deactivated",
+    "person.sign_out": "Person signed out everywhere",
+    "team.create": "Team added",
+    "team.update": "Team changed",
+    "team.delete": "Team deleted",
+    "label.create": "Label added",
+    "label.update": "Label changed",
+    "label.delete": "Label deleted",
+    "canned.create": "Shared canned response added",
+    "canned.update": "Shared canned response changed",
 }
 
 

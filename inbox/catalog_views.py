@@ -5,13 +5,13 @@ from dataclasses import dataclass
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.db import models, transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from conversations.models import CannedResponse, Label
 from inbox.audit import audit_record
+from inbox.inbox_forms import member_label, members_choices
 from inbox.models import Team
 from inbox.permissions import admin_required
 from inbox.realtime import agents_access_changed
@@ -26,8 +26,8 @@ class TeamForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["members"].queryset = get_user_model().objects.filter(is_active=True).order_by("username")
-        self.fields["members"].label_from_instance = lambda u: u.get_full_name() or u.get_username()
+        self.fields["members"].queryset = members_choices(self.instance.members.all() if self.instance.pk else ())
+        self.fields["members"].label_from_instance = member_label
 
 
 class LabelForm(forms.ModelForm):
@@ -131,6 +131,10 @@ def catalog_edit(request, section, item_id):
 def catalog_delete(request, section, item_id):
     catalog = CATALOGS[section]
     obj = get_object_or_404(catalog.queryset(), pk=item_id)
+    if isinstance(obj, Team) and (held := CannedResponse.objects.filter(team=obj).count()):
+        # Deleting the team would delete them with it: they are someone's work.
+        messages.error(request, f"“{obj}” still has {held} canned response(s): move or delete them first.")
+        return redirect(f"settings:{section}")
     with transaction.atomic():
         members = _members(obj)
         audit_record(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import smtplib
 from dataclasses import dataclass
 
@@ -20,6 +21,8 @@ from inbox.connectors.sms import twilio_client
 from inbox.imap_polling import imap_config, imap_connect
 from inbox.models import Inbox
 
+logger = logging.getLogger(__name__)
+
 TIMEOUT_SECONDS = 10  # an admin is waiting for the answer
 
 
@@ -34,7 +37,12 @@ class CheckResult:
 
 def connection_check(inbox: Inbox) -> list[CheckResult]:
     """Run the inbox's checks and record the outcome on it, where the inbox list shows it."""
-    results = CHECKS[inbox.kind](inbox)
+    try:
+        results = CHECKS[inbox.kind](inbox)
+    except Exception as exc:  # noqa: BLE001 - whatever went wrong, the admin gets an answer, not a 500
+        # Only the type: a library's message may quote what it was given, a password included.
+        logger.warning("connection check of inbox %s failed unexpectedly: %s", inbox.pk, type(exc).__name__)
+        results = [CheckResult("Connection", False, f"the check itself failed ({type(exc).__name__})")]
     failed = [r for r in results if not r.ok]
     refused = [r for r in failed if r.credentials_refused]
     with transaction.atomic():
@@ -100,7 +108,7 @@ def _sms(inbox: Inbox) -> list[CheckResult]:
     credentials = inbox.credentials or {}
     if not credentials.get("account_sid") or not credentials.get("auth_token"):
         return [CheckResult("Twilio account", False, "the Account SID and Auth Token are not set")]
-    client = twilio_client(inbox)
+    client = twilio_client(inbox, timeout=TIMEOUT_SECONDS)
     try:
         account = client.api.v2010.accounts(credentials["account_sid"]).fetch()
     except TwilioRestException as exc:

@@ -45,7 +45,7 @@ def imap_connect(config: dict) -> IMAPClient:
     client = IMAPClient(
         config["host"], port=config.get("port") or None, ssl=config.get("ssl", True), timeout=config.get("timeout", 30)
     )
-    client.login(config["username"], config["password"])
+    client.login(config.get("username", ""), config.get("password", ""))
     return client
 
 

@@ -11,6 +11,7 @@ import phonenumbers
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 
 from inbox.models import Inbox
 
@@ -43,6 +44,22 @@ def _put(data: dict, dotted: str, value) -> None:
         data.pop(leaf, None)
     else:
         data[leaf] = value
+
+
+def members_choices(current):
+    """Active people, and whoever is a member now even if deactivated: a form that left them out
+    would drop them from the inbox (or team) on the next save, and reactivating would not bring them
+    back."""
+    return (
+        get_user_model()
+        .objects.filter(Q(is_active=True) | Q(pk__in=[user.pk for user in current]))
+        .order_by("username")
+    )
+
+
+def member_label(user) -> str:
+    name = user.get_full_name() or user.get_username()
+    return name if user.is_active else f"{name} (deactivated)"
 
 
 def secret_hint(value: str) -> str:
@@ -102,8 +119,8 @@ class InboxForm(forms.Form):
         if inbox is not None and "initial" not in kwargs:
             kwargs["initial"] = self.initial_from(inbox)
         super().__init__(*args, **kwargs)
-        self.fields["members"].queryset = get_user_model().objects.filter(is_active=True).order_by("username")
-        self.fields["members"].label_from_instance = lambda u: u.get_full_name() or u.get_username()
+        self.fields["members"].queryset = members_choices(inbox.members.all() if inbox and inbox.pk else ())
+        self.fields["members"].label_from_instance = member_label
         for name in self.SECRETS:
             saved = _get(inbox.credentials or {}, self.STORED[name].partition(".")[2]) if inbox else ""
             self.fields[name].widget.attrs["placeholder"] = secret_hint(saved or "")
@@ -117,7 +134,14 @@ class InboxForm(forms.Form):
                 continue
             store, _, key = where.partition(".")
             value = _get(getattr(inbox, store) or {}, key)
-            initial[name] = "\n".join(value) if isinstance(value, list) else value
+            field = cls.base_fields[name]
+            if value is None:
+                # Never saved (an inbox from the command line or an older version): the field's own
+                # default, which is what the connector assumes too (a colour, SSL for IMAP).
+                value = field.initial
+            elif isinstance(value, list) and not isinstance(field, forms.MultipleChoiceField):
+                value = "\n".join(value)  # a list kept in a text box, one per line
+            initial[name] = value
         return initial
 
     def apply(self, inbox: Inbox) -> dict:
@@ -265,8 +289,11 @@ class EmailForm(InboxForm):
 
     def clean(self):
         data = super().clean()
+        saved = ((self.inbox.credentials or {}) if self.inbox else {}).get("imap") or {}
         if data.get("imap_host") and not data.get("imap_username"):
             self.add_error("imap_username", "The IMAP server needs a username.")
+        if data.get("imap_host") and not data.get("imap_password") and not saved.get("password"):
+            self.add_error("imap_password", "The IMAP server needs a password.")
         return data
 
 

@@ -69,7 +69,12 @@ def person_update(*, actor, user, first_name: str, last_name: str, email: str, i
     before = _describe(user)
     with transaction.atomic():
         user.first_name, user.last_name, user.email, user.is_staff = first_name, last_name, email, is_admin
-        user.save(update_fields=["first_name", "last_name", "email", "is_staff"])
+        fields = ["first_name", "last_name", "email", "is_staff"]
+        if "@" in user.username:
+            # Invited people sign in with their email: a corrected email is their new sign-in name.
+            user.username = email
+            fields.append("username")
+        user.save(update_fields=fields)
         _set_access(user, inboxes=inboxes, teams=teams)
         after = _describe(user)
         changed = {key: [before[key], after[key]] for key in after if before[key] != after[key]}
@@ -134,6 +139,7 @@ def _describe(user) -> dict:
     return {
         "name": user.get_full_name(),
         "email": user.email,
+        "username": user.get_username(),
         "role": "admin" if user.is_staff else "agent",
         "inboxes": sorted(InboxMembership.objects.filter(user=user).values_list("inbox_id", flat=True)),
         "teams": sorted(Team.objects.filter(members=user).values_list("pk", flat=True)),

@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.forms import SetPasswordForm
+from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.encoding import force_str
@@ -47,8 +48,10 @@ class PersonForm(forms.Form):
 
     def clean_email(self):
         email = self.cleaned_data["email"].strip().lower()
-        taken = User.objects.filter(username__iexact=email)
-        if self.person is None and taken.exists():
+        taken = User.objects.filter(Q(username__iexact=email) | Q(email__iexact=email))
+        if self.person is not None:
+            taken = taken.exclude(pk=self.person.pk)
+        if taken.exists():
             raise forms.ValidationError("Someone with this email already has an account.")
         return email
 

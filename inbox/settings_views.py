@@ -20,6 +20,9 @@ from inbox.snippets import email_provider_webhook_urls, webhook_url, widget_snip
 
 # Kinds an admin can add here (the fake one is for tests and the demo).
 ADDABLE = [Inbox.Kind.WEBCHAT, Inbox.Kind.EMAIL, Inbox.Kind.SMS, Inbox.Kind.MESSENGER]
+# Kinds whose secret someone outside must hold: websites sign visitors with it, raw-mail posts use it
+# as their password. (SMS and Messenger are signed with the provider's own credentials.)
+USES_SECRET = {Inbox.Kind.WEBCHAT, Inbox.Kind.EMAIL}
 # A new secret is shown once, on the page the admin lands on: it waits in the cache, never the database.
 REVEAL_SECONDS = 300
 
@@ -48,7 +51,9 @@ def inbox_new(request, kind):
     if request.method == "POST" and form.is_valid():
         inbox = inbox_save(inbox=Inbox(kind=kind, settings={}, credentials={}), form=form, actor=request.user)
         messages.success(request, f"“{inbox.name}” is ready. Connect it at the provider with the details below.")
-        return _redirect_revealing(request, inbox, inbox.secret)
+        if kind in USES_SECRET:
+            return _redirect_revealing(request, inbox, inbox.secret)
+        return redirect("settings:inbox_detail", inbox.pk)
     return render(
         request, "settings/inbox_form.html", _context(form=form, kind=kind, kind_label=Inbox.Kind(kind).label)
     )
@@ -75,6 +80,7 @@ def inbox_detail(request, inbox_id):
             inbox=selectors.inbox_with_health(inbox.pk),
             form=form,
             connect=_connect_details(inbox, revealed),
+            uses_secret=inbox.kind in USES_SECRET,
             events=selectors.failed_events(inbox_id=inbox.pk, limit=20),
         ),
     )

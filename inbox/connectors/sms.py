@@ -18,6 +18,7 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
@@ -81,11 +82,15 @@ def public_url(request) -> str:
     return request.build_absolute_uri()
 
 
-def twilio_client(inbox) -> Client:
+def twilio_client(inbox, *, timeout: float = 30) -> Client:
     credentials = inbox.credentials or {}
     if not credentials.get("account_sid") or not credentials.get("auth_token"):
         raise SendError("this SMS inbox has no Twilio account_sid and auth_token", retryable=False)
-    client = Client(credentials["account_sid"], credentials["auth_token"])
+    # The library waits forever by default: a Twilio that never answers would hold a worker (or an
+    # admin's request) for good.
+    client = Client(
+        credentials["account_sid"], credentials["auth_token"], http_client=TwilioHttpClient(timeout=timeout)
+    )
     client.api.base_url = settings.TWILIO_API_BASE_URL
     return client
 

@@ -291,3 +291,53 @@ def test_the_list_says_when_a_customer_last_wrote_through_each_inbox(admin_clien
     fake_inbox.refresh_from_db()
     assert fake_inbox.last_inbound_at is not None
     assert "0\xa0minutes ago" in admin_client.get("/settings/inboxes/").content.decode()
+
+
+def test_saving_a_form_unchanged_keeps_what_was_saved_and_defaults_what_never_was(admin_client):
+    widget = InboxFactory(kind="webchat", settings={"prechat_fields": ["name", "email"], "greeting": "Hi"})
+    form = admin_client.get(f"/settings/inboxes/{widget.pk}/").context["form"]
+    assert form["prechat_fields"].value() == ["name", "email"]
+    assert form["color"].value() == "#1f6feb"  # never saved: the widget's own colour, not black
+    data = {k: v for k, v in form.initial.items() if v not in (None, "")}
+    data["members"] = []
+    assert admin_client.post(f"/settings/inboxes/{widget.pk}/", data).status_code == 302
+    widget.refresh_from_db()
+    assert widget.settings["prechat_fields"] == ["name", "email"] and widget.settings["color"] == "#1f6feb"
+    mail = InboxFactory(
+        kind="email",
+        settings={"address": "a@example.com"},
+        credentials={"imap": {"host": "imap.example.com", "username": "u", "password": "p"}},
+    )
+    assert admin_client.get(f"/settings/inboxes/{mail.pk}/").context["form"]["imap_ssl"].value() is True
+
+
+def test_an_imap_server_needs_a_password_and_an_unexpected_failure_is_an_answer_not_a_500(admin_client, imap_server):
+    response = create(
+        admin_client, "email", {"name": "M", "address": "a@example.com", "imap_host": "h", "imap_username": "u"}
+    )
+    assert "needs a password" in response.content.decode()
+    imap = {**imap_server.settings, "password": "pässword"}  # IMAP LOGIN cannot send it
+    inbox = InboxFactory(kind="email", settings={"address": "a@example.com"}, credentials={"imap": imap})
+    response = admin_client.post(f"/settings/inboxes/{inbox.pk}/check/")
+    assert response.status_code == 200 and "the check itself failed" in response.content.decode()
+    assert "pässword" not in response.content.decode()
+
+
+def test_the_failed_events_count_is_not_multiplied_by_members(admin_client, fake_inbox):
+    for user in UserFactory.create_batch(2):
+        MembershipFactory(inbox=fake_inbox, user=user)
+    for n in range(2):
+        InboundEvent.objects.create(inbox=fake_inbox, external_id=f"e{n}", raw=b"x", state=InboundEvent.State.FAILED)
+    page = admin_client.get("/settings/inboxes/").content.decode()
+    assert "2 failed events" in page and "6 failed events" not in page
+
+
+def test_saving_an_inbox_keeps_a_deactivated_member(admin_client):
+    inbox = InboxFactory(kind="webchat")
+    away = MembershipFactory(inbox=inbox, user=UserFactory(username="bob", is_active=False)).user
+    form = admin_client.get(f"/settings/inboxes/{inbox.pk}/").context["form"]
+    assert "(deactivated)" in str(form["members"])
+    data = {k: v for k, v in form.initial.items() if v not in (None, "")}
+    data["name"] = "Renamed"
+    admin_client.post(f"/settings/inboxes/{inbox.pk}/", data)
+    assert list(Inbox.objects.get(pk=inbox.pk).members.all()) == [away]

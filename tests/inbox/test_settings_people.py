@@ -70,7 +70,9 @@ def test_roles_and_access_change_and_an_admin_cannot_demote_themselves():
     assert kim.is_staff and list(kim.inboxes.all()) == [inbox]
     entry = AuditEntry.objects.get(action="person.update")
     assert entry.details["role"] == ["agent", "admin"] and entry.actor == admin
-    refused = client.post(f"/settings/people/{admin.pk}/", {**data, "first_name": "Ada", "role": "agent"})
+    refused = client.post(
+        f"/settings/people/{admin.pk}/", {**data, "first_name": "Ada", "email": "ada@example.com", "role": "agent"}
+    )
     assert "cannot take away your own admin role" in refused.content.decode()
     admin.refresh_from_db()
     assert admin.is_staff
@@ -143,3 +145,26 @@ def test_an_agent_cannot_manage_people_or_catalogs():
     assert client.post(f"/settings/people/{agent.pk}/toggle/").status_code == 403
     agent.refresh_from_db()
     assert agent.is_active
+
+
+@pytest.mark.django_db
+def test_a_corrected_email_is_the_new_sign_in_name_and_a_taken_one_is_refused():
+    client, _ = admin_client()
+    kim = UserFactory(username="kim@exmaple.com", email="kim@exmaple.com")
+    UserFactory(username="lee@example.com", email="lee@example.com")
+    data = {"first_name": "Kim", "role": "agent"}
+    refused = client.post(f"/settings/people/{kim.pk}/", {**data, "email": "LEE@example.com"})
+    assert "already has an account" in refused.content.decode()
+    client.post(f"/settings/people/{kim.pk}/", {**data, "email": "kim@example.com"})
+    kim.refresh_from_db()
+    assert kim.username == "kim@example.com" and kim.email == "kim@example.com"
+
+
+@pytest.mark.django_db
+def test_a_team_with_canned_responses_is_not_deleted_with_them():
+    client, _ = admin_client()
+    team = Team.objects.create(name="Returns")
+    CannedResponse.objects.create(shortcut="refund", text="Refunds take 5 days.", team=team)
+    response = client.post(f"/settings/teams/{team.pk}/delete/", follow=True)
+    assert "still has 1 canned response" in response.content.decode()
+    assert Team.objects.filter(pk=team.pk).exists() and CannedResponse.objects.filter(shortcut="refund").exists()
