@@ -68,7 +68,8 @@ def new_inbox(page, server, kind, fields: dict, *, member="Kim Lee"):
     for name, value in fields.items():
         page.fill(f"[name={name}]", value)
     page.get_by_label(member).check()
-    page.get_by_role("button", name="Create inbox").click()
+    with page.expect_navigation():  # to the new inbox's page, loaded with its scripts
+        page.get_by_role("button", name="Create inbox").click()
     expect(page.locator(".flash")).to_contain_text("is ready")
 
 
@@ -84,6 +85,17 @@ def copied(page, copy_id) -> str:
         time.sleep(0.1)
     assert text == shown, f"the clipboard holds {text!r}, not the {copy_id} shown"
     return text
+
+
+def save(page) -> None:
+    with page.expect_navigation():  # to the saved page, loaded with its scripts
+        page.get_by_role("button", name="Save").click()
+    expect(page.locator(".flash")).to_contain_text("Saved")
+
+
+def check_connection(page) -> None:
+    page.wait_for_load_state()  # the button works once htmx, a deferred script, has run
+    page.get_by_role("button", name="Check connection").click()
 
 
 def post(url, body: bytes, headers: dict) -> int:
@@ -193,8 +205,7 @@ def test_an_admin_connects_each_kind_and_the_first_message_reaches_the_agent(
     # Ask for an email before the chat starts, and save.
     admin.check("input[name=prechat_fields][value=email]")
     admin.check("[name=prechat_required]")
-    admin.get_by_role("button", name="Save").click()
-    expect(admin.locator(".flash")).to_contain_text("Saved")
+    save(admin)
     snippet = copied(admin, "widget-snippet")
     # A customer's site with a strict Content-Security-Policy of its own: no inline styles at all.
     ws = server.url.replace("http://", "ws://")
@@ -246,11 +257,11 @@ def test_check_connection_reports_success_and_a_clear_failure(
             "from_number": "+14155550100",
         },
     )
-    admin.get_by_role("button", name="Check connection").click()
+    check_connection(admin)
     expect(admin.locator("#check-results")).to_contain_text("Twilio account: OK, signed in to 'Acme Support'")
     admin.fill("[name=auth_token]", "a-wrong-token")
-    admin.get_by_role("button", name="Save").click()
-    admin.get_by_role("button", name="Check connection").click()
+    save(admin)
+    check_connection(admin)
     expect(admin.locator("#check-results")).to_contain_text("Twilio refused the Account SID or Auth Token")
     admin.reload()
     expect(admin.locator(".health")).to_contain_text("Needs reconnection")
@@ -275,13 +286,13 @@ def test_check_connection_reports_success_and_a_clear_failure(
     )
     admin.get_by_label("IMAP over SSL").uncheck()
     admin.select_option("[name=smtp_security]", "none")
-    admin.get_by_role("button", name="Save").click()
-    admin.get_by_role("button", name="Check connection").click()
+    save(admin)
+    check_connection(admin)
     expect(admin.locator("#check-results")).to_contain_text("IMAP: OK, signed in")
     expect(admin.locator("#check-results")).to_contain_text("SMTP: OK, signed in")
     admin.fill("[name=imap_password]", "not-the-password")
-    admin.get_by_role("button", name="Save").click()
-    admin.get_by_role("button", name="Check connection").click()
+    save(admin)
+    check_connection(admin)
     expect(admin.locator("#check-results")).to_contain_text("IMAP: failed: the server refused the username or password")
     shot(admin, "settings-check-connection")
 
