@@ -42,6 +42,38 @@ def _changed(conversation: Conversation, *, announce: bool = True, **fields) -> 
         broadcasts.conversations_updated([conversation.pk])
 
 
+def _hand_over(
+    conversation: Conversation,
+    *,
+    actor,
+    action: str,
+    field: str,
+    to: int | None,
+    names: dict,
+    summary: str,
+    extra: dict | None = None,
+    announce: bool = True,
+) -> None:
+    """Give the conversation to someone else (an agent, a team), audited with both names as they were."""
+    previous = getattr(conversation, field)
+    with transaction.atomic(savepoint=False):  # the change and its entry, together
+        _changed(conversation, announce=announce, **{field: to})
+        audit_record(
+            actor=actor,
+            action=action,
+            summary=summary,
+            inbox=conversation.inbox_id,
+            target=conversation,
+            details={
+                "from": previous,
+                "from_name": names.get(previous),
+                "to": to,
+                "to_name": names.get(to),
+                **(extra or {}),
+            },
+        )
+
+
 def conversation_assign(
     *, conversation: Conversation, assignee_id: int | None, actor, by: str = "", why: str = "", announce: bool = True
 ) -> None:
@@ -70,20 +102,16 @@ def conversation_assign(
     if by:
         summary += f" by {ASSIGNED_BY[by].lower()}" + (f": {why}" if why else "")
     with transaction.atomic():
-        _changed(conversation, announce=announce, assignee_id=assignee_id)
-        audit_record(
+        _hand_over(
+            conversation,
             actor=actor,
             action="conversation.assign",
+            field="assignee_id",
+            to=assignee_id,
+            names=names,
             summary=summary,
-            inbox=conversation.inbox_id,
-            target=conversation,
-            details={
-                "from": previous_id,
-                "from_name": names.get(previous_id),
-                "to": assignee_id,
-                "to_name": names.get(assignee_id),
-                **({"by": by, "why": why} if by else {}),
-            },
+            extra={"by": by, "why": why} if by else {},
+            announce=announce,
         )
         if assignee_id:
             notifications.notify(
@@ -107,21 +135,9 @@ def conversation_set_team(*, conversation: Conversation, team_id: int | None, ac
     else:
         summary = f"Handed {_about(conversation)} to team {names[team_id]}"
         summary += f" (was {names[previous_id]})" if previous_id in names else ""
-    with transaction.atomic():
-        _changed(conversation, team_id=team_id)
-        audit_record(
-            actor=actor,
-            action="conversation.team",
-            summary=summary,
-            inbox=conversation.inbox_id,
-            target=conversation,
-            details={
-                "from": previous_id,
-                "from_name": names.get(previous_id),
-                "to": team_id,
-                "to_name": names.get(team_id),
-            },
-        )
+    _hand_over(
+        conversation, actor=actor, action="conversation.team", field="team_id", to=team_id, names=names, summary=summary
+    )
 
 
 def conversation_set_status(

@@ -92,6 +92,21 @@ def inbound_event_process(*, event: InboundEvent) -> list[Message]:
     return messages
 
 
+def inbound_events_replay(*, events: list[InboundEvent], actor) -> int:
+    """Process stored events again (an admin's replay, once a cause is fixed), each audited; return
+    how many still fail."""
+    for event in events:
+        inbound_event_process(event=event)
+        audit_record(
+            actor=actor,
+            action="event.replay",
+            summary=f"replayed inbound event {event.pk} of “{event.inbox.name}”",
+            inbox=event.inbox,
+            target=event,
+        )
+    return sum(event.state == InboundEvent.State.FAILED for event in events)
+
+
 def inbound_event_receive(*, inbox: Inbox, external_id: str, raw: bytes, content_type: str) -> list[Message]:
     """Record and process at once, in one transaction (the chat widget's path; webhooks answer first
     and process from a task). A failure in processing rolls back to after the record, so the raw
@@ -188,9 +203,12 @@ def _inbox_heard_from(inbox: Inbox) -> None:
     """Note on the inbox when someone last reached us through it (its health line), at most once a
     minute: every message writing the same inbox row would make them wait on each other."""
     now = timezone.now()
+    if inbox.last_inbound_at and inbox.last_inbound_at >= now - INBOX_HEARD_FROM_EVERY:
+        return  # fresh as the caller's copy knows it (a widget socket keeps one): no statement at all
     Inbox.objects.filter(pk=inbox.pk).filter(
         Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=now - INBOX_HEARD_FROM_EVERY)
     ).update(last_inbound_at=now)
+    inbox.last_inbound_at = now
 
 
 # In sanitized HTML (nh3 quotes every attribute and escapes < > inside values), the src of an <img>.

@@ -5,16 +5,15 @@ from dataclasses import dataclass
 
 from django import forms
 from django.contrib import messages
-from django.db import models, transaction
+from django.db import models
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from conversations.models import CannedResponse, Label
-from inbox.audit import audit_record
+from inbox.catalog_services import TeamInUse, catalog_item_delete, catalog_item_save
 from inbox.inbox_forms import member_label, members_choices
 from inbox.models import Team
 from inbox.permissions import admin_required
-from inbox.realtime import agents_access_changed
 
 
 class TeamForm(forms.ModelForm):
@@ -71,35 +70,13 @@ CATALOGS = {
 }
 
 
-def _members(obj) -> set[int]:
-    return set(obj.members.values_list("pk", flat=True)) if isinstance(obj, Team) and obj.pk else set()
-
-
-def _save(request, catalog: Catalog, form) -> models.Model:
-    creating = form.instance.pk is None
-    before = _members(form.instance)
-    with transaction.atomic():
-        obj = form.save()
-        if isinstance(obj, Team):
-            # Team views and team canned responses appear or vanish for whoever joined or left.
-            agents_access_changed(before ^ _members(obj))
-        audit_record(
-            actor=request.user,
-            action=f"{catalog.noun.split()[0]}.{'create' if creating else 'update'}",
-            summary=f"{'added' if creating else 'changed'} {catalog.noun} “{obj}”",
-            target=obj,
-            details={name: str(form.cleaned_data[name]) for name in form.changed_data if name != "members"},
-        )
-    return obj
-
-
 @admin_required
 @require_http_methods(["GET", "POST"])
 def catalog_list(request, section):
     catalog = CATALOGS[section]
     form = catalog.form(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        obj = _save(request, catalog, form)
+        obj = catalog_item_save(form=form, noun=catalog.noun, actor=request.user)
         messages.success(request, f"Added {catalog.noun} “{obj}”.")
         return redirect(f"settings:{section}")
     return render(
@@ -116,7 +93,7 @@ def catalog_edit(request, section, item_id):
     obj = get_object_or_404(catalog.queryset(), pk=item_id)
     form = catalog.form(request.POST or None, instance=obj)
     if request.method == "POST" and form.is_valid():
-        _save(request, catalog, form)
+        catalog_item_save(form=form, noun=catalog.noun, actor=request.user)
         messages.success(request, "Saved.")
         return redirect(f"settings:{section}")
     return render(
@@ -131,16 +108,10 @@ def catalog_edit(request, section, item_id):
 def catalog_delete(request, section, item_id):
     catalog = CATALOGS[section]
     obj = get_object_or_404(catalog.queryset(), pk=item_id)
-    if isinstance(obj, Team) and (held := CannedResponse.objects.filter(team=obj).count()):
-        # Deleting the team would delete them with it: they are someone's work.
-        messages.error(request, f"“{obj}” still has {held} canned response(s): move or delete them first.")
+    try:
+        catalog_item_delete(obj=obj, noun=catalog.noun, actor=request.user)
+    except TeamInUse as exc:
+        messages.error(request, str(exc))
         return redirect(f"settings:{section}")
-    with transaction.atomic():
-        members = _members(obj)
-        audit_record(
-            actor=request.user, action=f"{catalog.noun.split()[0]}.delete", summary=f"deleted {catalog.noun} “{obj}”"
-        )
-        obj.delete()
-        agents_access_changed(members)
     messages.success(request, f"Deleted {catalog.noun} “{obj}”.")
     return redirect(f"settings:{section}")

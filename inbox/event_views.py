@@ -6,9 +6,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from conversations.models import InboundEvent
-from conversations.services import inbound_event_process
+from conversations.services import inbound_events_replay
 from inbox import settings_selectors as selectors
-from inbox.audit import audit_record
 from inbox.models import Inbox
 from inbox.permissions import admin_required
 
@@ -73,16 +72,7 @@ def inbox_events_replay(request, inbox_id):
 
 
 def _replay(request, events: list[InboundEvent]) -> None:
-    for event in events:
-        inbound_event_process(event=event)
-        audit_record(
-            actor=request.user,
-            action="event.replay",
-            summary=f"replayed inbound event {event.pk} of “{event.inbox.name}”",
-            inbox=event.inbox,
-            target=event,
-        )
-    still = InboundEvent.objects.filter(pk__in=[e.pk for e in events], state=InboundEvent.State.FAILED).count()
+    still = inbound_events_replay(events=events, actor=request.user)
     if still:
         messages.warning(request, f"Replayed {len(events)}; {still} still failing (the reason is on each).")
     else:

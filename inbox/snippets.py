@@ -1,7 +1,9 @@
 from django.conf import settings
 from django.templatetags.static import static
 from django.urls import reverse
+from django.utils.html import format_html
 
+from inbox.inbox_forms import HEX_COLOUR
 from inbox.models import Inbox
 
 
@@ -25,3 +27,23 @@ def email_provider_webhook_urls(inbox: Inbox) -> dict[str, str]:
         name: f"{settings.PUBLIC_BASE_URL}{reverse('email_provider_webhook', args=[inbox.public_token, name])}"
         for name in PROVIDERS
     }
+
+
+PREVIEW_FIELDS = {"name", "email"}
+
+
+def widget_preview_snippet(
+    inbox: Inbox, *, color: str, greeting: str, prechat: list[str], prechat_required: bool
+) -> str:
+    """The snippet with unsaved look and pre-chat settings as data attributes (escaped), which the
+    widget prefers to the saved ones: the settings page's live preview."""
+    return format_html(
+        '<script src="{}" data-inbox-token="{}" data-preview="1" data-preview-color="{}" data-preview-greeting="{}"'
+        ' data-preview-prechat="{}" data-preview-prechat-required="{}" async></script>',
+        widget_script_url(),
+        inbox.public_token,
+        color if HEX_COLOUR.match(color) else "",
+        greeting[:300],
+        ",".join(field for field in prechat if field in PREVIEW_FIELDS),
+        "1" if prechat_required else "",
+    )

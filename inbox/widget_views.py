@@ -3,15 +3,11 @@ from csp.decorators import csp_replace
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
-from django.utils.html import format_html
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
-from inbox.inbox_forms import HEX_COLOUR
 from inbox.models import Inbox
 from inbox.permissions import is_admin
-from inbox.snippets import widget_script_url, widget_snippet
-
-PREVIEW_FIELDS = {"name", "email"}
+from inbox.snippets import widget_preview_snippet, widget_snippet
 
 
 @login_required
@@ -30,24 +26,17 @@ def widget_demo_page(request, token):
         raise Http404("No such chat widget in your inboxes.")
     snippet = widget_snippet(inbox)
     preview = bool(request.GET.get("preview"))
-    shown = _preview_snippet(request, inbox) if preview else snippet
+    shown = (
+        widget_preview_snippet(
+            inbox,
+            color=request.GET.get("color", ""),
+            greeting=request.GET.get("greeting", ""),
+            prechat=request.GET.get("prechat", "").split(","),
+            prechat_required=bool(request.GET.get("prechat_required")),
+        )
+        if preview
+        else snippet
+    )
     return render(
         request, "widget/demo.html", {"inbox": inbox, "snippet": snippet, "shown_snippet": shown, "preview": preview}
-    )
-
-
-def _preview_snippet(request, inbox: Inbox) -> str:
-    """The snippet with unsaved look and pre-chat settings as data attributes (escaped), which the
-    widget prefers to the saved ones."""
-    colour = request.GET.get("color", "")
-    asked = [f for f in request.GET.get("prechat", "").split(",") if f in PREVIEW_FIELDS]
-    return format_html(
-        '<script src="{}" data-inbox-token="{}" data-preview="1" data-preview-color="{}" data-preview-greeting="{}"'
-        ' data-preview-prechat="{}" data-preview-prechat-required="{}" async></script>',
-        widget_script_url(),
-        inbox.public_token,
-        colour if HEX_COLOUR.match(colour) else "",
-        request.GET.get("greeting", "")[:300],
-        ",".join(asked),
-        "1" if request.GET.get("prechat_required") else "",
     )
