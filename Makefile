@@ -37,6 +37,7 @@ test: setup system-packages services lint test-embedded test-production
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 test-embedded:
 	@echo "=== tests on the embedded default: SQLite, in-memory channel layer ==="

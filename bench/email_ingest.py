@@ -71,10 +71,10 @@ def measure_ingest(mails: list[bytes]) -> tuple[list[float], list[float], int, f
     """Each mail through the full path; also parse_mail alone, to split parsing from storing."""
     from django.db import connection
 
+    from conversations.intake import inbound_event_receive
     from conversations.models import Message
-    from conversations.services import inbound_event_receive
-    from inbox.email_intake import MAIL_CONTENT_TYPE, mail_event_id
-    from inbox.email_parsing import parse_mail
+    from inbox.connectors.email.intake import MAIL_CONTENT_TYPE, mail_event_id
+    from inbox.connectors.email.parsing import parse_mail
     from inbox.models import Inbox
 
     inbox = Inbox.objects.create(

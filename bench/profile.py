@@ -21,7 +21,7 @@ CATEGORIES = [
     ("commit (psycopg/connection.py", "PostgreSQL: COMMIT"),
     ("execute (psycopg/cursor.py", "PostgreSQL: queries (incl. BEGIN/SAVEPOINT)"),
     ("redis/", "Redis from the sync thread (rate-limit cache)"),
-    ("_send (inbox/realtime.py", "waiting for group_send on the event loop"),
+    ("_send (inbox/realtime/publisher.py", "waiting for group_send on the event loop"),
     ("render_to_string", "rendering the agents' HTML fragment"),
 ]
 OTHER = "Python: ORM, signing, JSON, Django internals"

@@ -88,7 +88,7 @@ def seed(history: int):
 
 def beat(online) -> None:
     """What the online agents' pages do every 25 s: presence forgets them after 90 s without it."""
-    from inbox import presence
+    from inbox.realtime import presence
 
     for agent in online:
         presence.presence_join(user_id=agent.pk, channel=f"bench.{agent.pk}")
@@ -98,9 +98,9 @@ def measure(inboxes: dict, online: list, conversations: int) -> dict:
     from django.db import connection
     from django.utils import timezone
 
+    from conversations.ingest import message_ingest
     from conversations.models import Conversation
-    from conversations.services import message_ingest
-    from inbox.connectors.base import IdentityClaim, InboundMessage
+    from inbox.connectors.contract import IdentityClaim, InboundMessage
 
     timings = {name: [] for name in inboxes}
     queries = dict.fromkeys([*inboxes, "heartbeats"], 0)

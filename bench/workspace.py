@@ -526,8 +526,8 @@ def seed_directory(rng: random.Random) -> dict:
     from django.contrib.auth.hashers import make_password
 
     from conversations.models import Label
+    from inbox.administration.inboxes.services import inbox_create
     from inbox.models import Team
-    from inbox.services import inbox_create
 
     user_model = get_user_model()
     names = rng.sample([(f, last) for f in FIRST_NAMES for last in LAST_NAMES], AGENTS)

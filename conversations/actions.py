@@ -13,10 +13,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from conversations import notifications
-from conversations.models import Conversation, ConversationRead, Label, Message, Notification
-from inbox import broadcasts
-from inbox.audit import audit_record
+from conversations import listeners, notifications
+from conversations.models import CannedResponse, Conversation, ConversationRead, Label, Message, Notification
+from inbox.audit.record import audit_record
 from inbox.models import InboxMembership, Team
 
 # @username, as Django allows usernames: letters, digits and @.+-_
@@ -39,7 +38,7 @@ def _changed(conversation: Conversation, *, announce: bool = True, **fields) -> 
     conversation.updated_at = timezone.now()
     Conversation.objects.filter(pk=conversation.pk).update(**fields, updated_at=conversation.updated_at)
     if announce:
-        broadcasts.conversations_updated([conversation.pk])
+        listeners.conversations_updated([conversation.pk])
 
 
 def _hand_over(
@@ -276,7 +275,7 @@ def conversations_wake_snoozed(*, now: datetime | None = None) -> list[int]:
                     conversation=conversation,
                     text=f"Snooze ended: {conversation.customer.display_name}",
                 )
-        broadcasts.conversations_updated([c.pk for c in due])
+        listeners.conversations_updated([c.pk for c in due])
     return [c.pk for c in due]
 
 
@@ -297,7 +296,7 @@ def note_add(*, conversation: Conversation, author, text: str) -> Message:
             sent_at=timezone.now(),
         )
         Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
-        broadcasts.message_created(note)
+        listeners.message_created(note)
         mentioned = mentioned_agents(conversation=conversation, text=text)
         notifications.notify(
             user_ids=[user.pk for user in mentioned],
@@ -336,6 +335,23 @@ def notifications_mark_read(*, user, ids: list[int] | None = None) -> int:
     if ids is not None:
         qs = qs.filter(pk__in=ids)
     return qs.update(read_at=timezone.now())
+
+
+def canned_response_delete(*, canned: CannedResponse, actor) -> None:
+    """Delete a canned response (the caller checked it is the actor's to delete), and log it."""
+    whose = "personal" if canned.owner_id else "team" if canned.team_id else "shared"
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="canned.delete",
+            summary=f"Deleted the {whose} canned response /{canned.shortcut}",
+            target=canned,
+            # A shared or team response's text is kept so that an admin can put it back; a personal
+            # one's is its owner's business.
+            details={"shortcut": canned.shortcut, "owner_id": canned.owner_id, "team_id": canned.team_id}
+            | ({"text": canned.text} if whose != "personal" else {}),
+        )
+        canned.delete()
 
 
 def _name(user) -> str:

@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
+from conversations.intake import inbound_event_process
 from conversations.models import CannedResponse, Conversation, InboundEvent, Label, Message
-from conversations.services import inbound_event_process
 
 
 @admin.register(Conversation)

@@ -27,8 +27,8 @@ from django.utils import timezone
 from conversations import selectors
 from conversations.actions import ActionRefused, conversation_assign
 from conversations.models import Conversation
-from inbox import presence
 from inbox.models import Inbox, InboxMembership
+from inbox.realtime import presence
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,6 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
-from django.utils import timezone
 
 from conversations.models import (
     Attachment,
@@ -20,7 +19,7 @@ from conversations.models import (
     Notification,
 )
 from customers.models import ContactIdentity
-from inbox.connectors.messenger import HUMAN_AGENT_WINDOW, RESPONSE_WINDOW
+from inbox.connectors.registry import connector_for_kind
 from inbox.models import Inbox, InboxMembership, Team
 
 PAGE_SIZE = 50
@@ -405,8 +404,6 @@ def reply_channels(*, user, conversation: Conversation) -> list[ReplyChannel]:
         .annotate(last=Max("sent_at"))
         .order_by("-last")
     )
-    # Inboxes allowed Messenger's human agent tag (a JSON setting: not something to group by).
-    tagged = {conversation.inbox_id} if conversation.inbox.settings.get("human_agent_tag") else set()
     # Grouped by (identity, inbox): one row per pair, the most recently used first.
     channels = [
         ReplyChannel(
@@ -415,7 +412,12 @@ def reply_channels(*, user, conversation: Conversation) -> list[ReplyChannel]:
             row["inbox_id"],
             row["inbox__name"],
             row["inbox__kind"],
-            _blocked(row["inbox__kind"], row["identity__opted_out_at"], row["last"], tagged=row["inbox_id"] in tagged),
+            connector_for_kind(row["inbox__kind"]).reply_blocked(
+                # Only the open conversation's inbox is loaded; its settings are JSON, not for grouping by.
+                inbox_settings=conversation.inbox.settings if row["inbox_id"] == conversation.inbox_id else {},
+                opted_out_at=row["identity__opted_out_at"],
+                last_inbound_at=row["last"],
+            ),
         )
         for row in rows
     ]
@@ -424,16 +426,6 @@ def reply_channels(*, user, conversation: Conversation) -> list[ReplyChannel]:
         identity, inbox = conversation.identity, conversation.inbox
         channels.append(ReplyChannel(identity.pk, identity.address, inbox.pk, inbox.name, inbox.kind))
     return channels
-
-
-def _blocked(kind: str, opted_out_at, last_inbound, *, tagged: bool) -> str:
-    """What the provider would refuse, said before the agent writes (the send checks it again)."""
-    if kind == "sms" and opted_out_at:
-        return "they opted out (texted STOP) and must text START first"
-    if kind == "messenger" and last_inbound:
-        if timezone.now() - last_inbound > (HUMAN_AGENT_WINDOW if tagged else RESPONSE_WINDOW):
-            return f"Messenger allows replies only within {'7 days' if tagged else '24 hours'} of their last message"
-    return ""
 
 
 def conversations_outside_inboxes(*, user, customer_ids: list[int]) -> bool:

@@ -2,8 +2,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from customers.models import ContactIdentity, Customer, CustomerMerge
-from inbox.audit import audit_record
-from inbox.connectors.base import IdentityClaim
+from inbox.audit.record import audit_record
+from inbox.connectors.contract import IdentityClaim
 
 
 def identity_get_or_create(

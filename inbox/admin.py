@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
 from inbox.models import ImapCursor, Inbox, InboxMembership, Team
-from inbox.realtime import agents_access_changed
+from inbox.realtime.publisher import agents_access_changed
 
 
 class MembershipInline(admin.TabularInline):

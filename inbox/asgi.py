@@ -10,8 +10,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from inbox.agent_consumer import AgentConsumer  # noqa: E402
-from inbox.widget_consumer import WidgetConsumer  # noqa: E402
+from inbox.connectors.webchat.consumer import WidgetConsumer  # noqa: E402
+from inbox.workspace.consumer import AgentConsumer  # noqa: E402
 
 websocket_routes = URLRouter(
     [
@@ -27,6 +27,6 @@ application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocke
 from django.conf import settings  # noqa: E402
 
 if settings.EMBEDDED_BEAT:
-    from inbox import embedded_beat  # noqa: E402
+    from inbox.celery import embedded_beat_start  # noqa: E402
 
-    embedded_beat.start()
+    embedded_beat_start()

@@ -3,7 +3,7 @@ import secrets
 from django.conf import settings as django_settings
 from django.db import models
 
-from inbox.fields import EncryptedSecretField, EncryptedTypedJSONField
+from inbox.secrets.fields import EncryptedSecretField, EncryptedTypedJSONField
 
 
 def new_public_token() -> str:

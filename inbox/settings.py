@@ -60,7 +60,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "inbox.middleware.ContentSecurityPolicyMiddleware",
+    "inbox.accounts.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -68,7 +68,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "inbox.middleware.SessionActivityMiddleware",
+    "inbox.accounts.middleware.SessionActivityMiddleware",
     # Last, as django-axes asks: it turns a login refused for too many failures into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -88,6 +88,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # Template tags live in the feature they serve, not in an app's templatetags/ folder.
+            "libraries": {"workspace": "inbox.workspace.templatetags"},
         },
     },
 ]
@@ -158,7 +160,10 @@ ROUTING_SWEEP_SECONDS = env.float("ROUTING_SWEEP_SECONDS", default=60.0)
 ROUTING_OFFLINE_GRACE_SECONDS = env.float("ROUTING_OFFLINE_GRACE_SECONDS", default=120.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-work": {"task": "conversations.tasks.sweep_stale_work", "schedule": 60.0},
-    "poll-imap-mailboxes": {"task": "inbox.tasks.imap_poll_all", "schedule": env.float("IMAP_POLL_SECONDS", 60.0)},
+    "poll-imap-mailboxes": {
+        "task": "inbox.connectors.email.tasks.imap_poll_all",
+        "schedule": env.float("IMAP_POLL_SECONDS", 60.0),
+    },
     "wake-snoozed": {"task": "conversations.tasks.wake_snoozed", "schedule": env.float("SNOOZE_WAKE_SECONDS", 30.0)},
     "reroute-offline": {"task": "conversations.tasks.reroute_offline", "schedule": ROUTING_SWEEP_SECONDS},
 }
@@ -194,7 +199,7 @@ AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True  # a few typos before the right password count for nothing afterwards
-AXES_LOCKOUT_CALLABLE = "inbox.account_views.login_locked_out"
+AXES_LOCKOUT_CALLABLE = "inbox.accounts.views.login_locked_out"
 # The sessions page lists who is signed in where; a row per successful login kept forever adds nothing.
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False  # no "AXES: BEGIN" line at the start of every process and command
@@ -243,7 +248,7 @@ SILENCED_SYSTEM_CHECKS = ["security.W021"]
 # Pages take scripts, styles, images and fonts from this site only, none of them inline (no
 # <script>, no on…= handlers, no style=""; htmx's own indicator styles and eval are turned off in
 # base.html), and are framed by no one. The websocket of the page's own host is added per request
-# by inbox.middleware (older browsers do not count ws:/wss: as 'self'); PUBLIC_BASE_URL, where the
+# by inbox.accounts.middleware (older browsers do not count ws:/wss: as 'self'); PUBLIC_BASE_URL, where the
 # widget is served from, may differ from the host an agent typed. Violations can be reported to
 # CSP_REPORT_URI.
 _public = urlsplit(PUBLIC_BASE_URL)

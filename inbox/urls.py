@@ -2,14 +2,16 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from inbox import people_views, webhook_views, widget_views
+from inbox.accounts import views as account_views
+from inbox.connectors.webchat import views as webchat_views
+from inbox.webhooks import views as webhook_views
 
 urlpatterns = [
-    path("", include("inbox.workspace_urls")),
-    path("settings/", include("inbox.settings_urls")),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("", include("inbox.workspace.urls")),
+    path("settings/", include("inbox.administration.urls")),
+    path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("invite/<str:uidb64>/<str:token>/", people_views.accept_invitation, name="accept_invitation"),
+    path("invite/<str:uidb64>/<str:token>/", account_views.accept_invitation, name="accept_invitation"),
     path("admin/", admin.site.urls),
     path(
         "hooks/email/<str:token>/<slug:provider>/",
@@ -17,5 +19,5 @@ urlpatterns = [
         name="email_provider_webhook",
     ),
     path("hooks/<str:kind>/<str:token>/", webhook_views.inbound_webhook, name="inbound_webhook"),
-    path("try/<str:token>/", widget_views.widget_demo_page, name="widget_demo"),
+    path("try/<str:token>/", webchat_views.widget_demo_page, name="widget_demo"),
 ]

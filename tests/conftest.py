@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from inbox import ratelimit
 from inbox.celery import app as celery_app
 from inbox.connectors import fake
+from inbox.connectors.webchat import ratelimit
 from tests.factories import InboxFactory, MembershipFactory, UserFactory
 
 # Fixtures that start real servers: smtp_server (aiosmtpd), imap_server (dovecot), twilio (a stand-in).

@@ -1,12 +1,17 @@
 import json
 import threading
 import uuid
+from pathlib import Path
 
 from django.db import connection
 from django.utils import timezone
 
-from inbox.connectors.base import IdentityClaim, InboundMessage
+from inbox.connectors.contract import IdentityClaim, InboundMessage
 from inbox.connectors.fake import sign
+
+# The repository, and ../shared beside it: real-world test data (read-only).
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
 
 
 def inbound(text="Hello", *, address="visitor-1", kind="webchat", external_id=None, name="", **extra) -> InboundMessage:

@@ -7,7 +7,7 @@ os.environ.setdefault("SECRET_KEY", "tests-only-not-a-secret-" + "x" * 32)
 # The test client speaks plain http; production's redirect to https would answer every request 301.
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 # django-axes refuses a sign-in that comes without its request, as the test client's login() does.
-# The lockout's own tests turn it on (tests/inbox/test_login_security.py), and so do the servers the
+# The lockout's own tests turn it on (tests/inbox/accounts/test_login_security.py), and so do the servers the
 # browser tests start (tests/browser/conftest.py).
 os.environ.setdefault("AXES_ENABLED", "false")
 

@@ -4,15 +4,12 @@ import os
 import subprocess
 import sys
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 
 from inbox.celery import app as celery_app
-from tests.helpers import database_url
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT, database_url
 
 needs_broker = pytest.mark.skipif(
     not settings.REDIS_URL,

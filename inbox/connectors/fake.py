@@ -9,7 +9,7 @@ import hmac
 
 from django.utils import timezone
 
-from inbox.connectors.base import (
+from inbox.connectors.contract import (
     Connector,
     IdentityClaim,
     InboundMessage,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import nh3
 import requests
 
-from inbox.connectors.base import ParseError
+from inbox.connectors.contract import ParseError
 
 
 def load_json_object(raw: bytes) -> dict:

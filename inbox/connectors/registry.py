@@ -1,21 +1,30 @@
-"""Which connector serves which inbox kind. Explicit, so that nothing registers itself by import."""
+"""Which connector serves which inbox kind: the seam through which conversations reach the channels.
 
-from inbox.connectors.base import Connector
-from inbox.connectors.email import EmailConnector
-from inbox.connectors.fake import FakeConnector
-from inbox.connectors.messenger import MessengerConnector
-from inbox.connectors.sms import SmsConnector
-from inbox.connectors.webchat import WebchatConnector
-from inbox.models import Inbox
+The channel packages (``inbox/connectors/<kind>/``) sit above conversations, yet conversations parse
+and send through them. So conversations never import a channel: the site registers one connector per
+kind at startup (``inbox/apps.py``), and everyone looks it up here. Explicit, so that nothing
+registers itself by being imported.
+"""
 
-CONNECTORS: dict[str, Connector] = {
-    Inbox.Kind.WEBCHAT: WebchatConnector(),
-    Inbox.Kind.EMAIL: EmailConnector(),
-    Inbox.Kind.SMS: SmsConnector(),
-    Inbox.Kind.MESSENGER: MessengerConnector(),
-    Inbox.Kind.FAKE: FakeConnector(),
-}
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from inbox.connectors.contract import Connector
+
+if TYPE_CHECKING:
+    from inbox.models import Inbox
+
+CONNECTORS: dict[str, Connector] = {}
+
+
+def register(connector: Connector) -> None:
+    CONNECTORS[connector.kind] = connector
 
 
 def connector_for(inbox: Inbox) -> Connector:
-    return CONNECTORS[inbox.kind]
+    return connector_for_kind(inbox.kind)
+
+
+def connector_for_kind(kind: str) -> Connector:
+    return CONNECTORS[kind]

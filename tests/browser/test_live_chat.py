@@ -7,9 +7,9 @@ import pytest
 from django.db import connection
 from playwright.sync_api import expect
 
+from conversations.ingest import message_ingest
 from conversations.models import Message
-from conversations.services import message_ingest
-from inbox.snippets import widget_snippet
+from inbox.connectors.webchat.snippets import widget_snippet
 from tests.factories import InboxFactory, MembershipFactory, UserFactory
 from tests.helpers import inbound
 

@@ -7,8 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from conversations.ingest import message_ingest
 from conversations.models import Label
-from conversations.services import message_ingest
 from tests.browser.test_live_chat import elsewhere
 from tests.browser.test_workspace import sign_in
 from tests.factories import InboxFactory, MembershipFactory, UserFactory

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 from twilio.request_validator import RequestValidator
 
-from inbox.connectors.messenger import signature_of
+from inbox.connectors.messenger.connector import signature_of
 from inbox.models import Inbox
 from tests.browser.conftest import AsgiServer
 from tests.browser.test_live_chat import elsewhere

@@ -9,8 +9,8 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
+from conversations.ingest import message_ingest
 from conversations.models import CannedResponse, Conversation, Label
-from conversations.services import message_ingest
 from inbox.connectors.fake import sign
 from inbox.models import Team
 from tests.browser.test_live_chat import elsewhere

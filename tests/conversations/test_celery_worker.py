@@ -6,7 +6,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from conversations.models import Conversation, Message
-from conversations.services import message_reply
+from conversations.replies import message_reply
 from tests.factories import InboxFactory, UserFactory
 from tests.sockets import hello, receive_json, say, widget_socket
 from tests.workers import celery_worker, needs_broker

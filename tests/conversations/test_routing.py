@@ -13,12 +13,12 @@ from django.db import connection
 from django.utils import timezone
 
 from conversations.actions import conversation_assign, conversation_set_status
+from conversations.ingest import message_ingest
 from conversations.models import Conversation, Notification
 from conversations.routing import conversations_reroute_offline
 from conversations.selectors import view_counts
-from conversations.services import message_ingest
-from inbox import presence
 from inbox.models import AuditEntry, Inbox
+from inbox.realtime import presence
 from tests.factories import InboxFactory, MembershipFactory, UserFactory
 from tests.helpers import inbound, run_concurrently
 from tests.sockets import agent_socket, session_cookie

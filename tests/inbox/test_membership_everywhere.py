@@ -27,6 +27,8 @@ from django.urls.resolvers import RegexPattern, RoutePattern
 from django.utils import timezone
 
 from conversations.actions import note_add
+from conversations.ingest import message_ingest
+from conversations.intake import inbound_event_receive, inbound_event_record_failed
 from conversations.models import (
     Attachment,
     CannedResponse,
@@ -37,10 +39,9 @@ from conversations.models import (
     Notification,
 )
 from conversations.selectors import Cursor
-from conversations.services import inbound_event_receive, inbound_event_record_failed, message_ingest
 from customers.models import ContactIdentity, Customer, CustomerMerge
 from customers.services import customer_merge, customer_notes_update
-from inbox.audit import audit_record
+from inbox.audit.record import audit_record
 from inbox.connectors import fake
 from inbox.models import AuditEntry, Inbox, SignedInSession, Team
 from tests.factories import InboxFactory, MembershipFactory, UserFactory

@@ -2,16 +2,14 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 
 from conversations.models import Conversation
-from inbox.connectors.webchat import identity_hash
+from inbox.connectors.webchat.connector import identity_hash
 from inbox.models import Inbox
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT
 
 
 def run_python(code: str, **env) -> subprocess.CompletedProcess:

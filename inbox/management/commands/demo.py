@@ -6,11 +6,12 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from conversations.ingest import message_ingest
 from conversations.models import CannedResponse, Label
-from conversations.services import message_ingest, message_reply
-from inbox.connectors.base import IdentityClaim, InboundMessage
+from conversations.replies import message_reply
+from inbox.administration.inboxes.services import inbox_create, membership_add
+from inbox.connectors.contract import IdentityClaim, InboundMessage
 from inbox.models import Inbox, Team
-from inbox.services import inbox_create, membership_add
 
 DEMO_INBOX_NAMES = {
     Inbox.Kind.WEBCHAT: "Website chat",

@@ -4,12 +4,12 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
+from conversations.intake import inbound_event_process, inbound_event_receive
 from conversations.models import InboundEvent
-from conversations.services import inbound_event_process, inbound_event_receive
-from inbox.email_intake import MAIL_CONTENT_TYPE, mail_event_id
-from inbox.imap_polling import imap_config, imap_poll
+from inbox.connectors.email.imap import imap_config, imap_poll
+from inbox.connectors.email.intake import MAIL_CONTENT_TYPE, mail_event_id
+from inbox.connectors.email.tasks import poll_lock
 from inbox.models import Inbox
-from inbox.tasks import poll_lock
 
 
 class Command(BaseCommand):

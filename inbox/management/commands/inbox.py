@@ -2,8 +2,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from inbox.administration.inboxes.services import inbox_create, inbox_describe
 from inbox.models import Inbox
-from inbox.services import inbox_create, inbox_describe
 
 
 def _key_value(text: str) -> tuple[str, str]:

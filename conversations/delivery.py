@@ -1,0 +1,198 @@
+"""The path out: a queued message handed to its connector, retried with backoff, and its delivery
+status moved only forward as providers and widgets report it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from conversations import listeners
+from conversations.models import Message
+from customers.models import ContactIdentity
+from inbox.connectors.contract import AttachmentContent, IdentityClaim, OutboundMessage, SendError, StatusUpdate
+from inbox.connectors.registry import connector_for
+from inbox.models import Inbox
+
+logger = logging.getLogger(__name__)
+
+# Delivery states only move forward; a late "sent" must not undo "read".
+STATUS_RANK = {
+    Message.Status.QUEUED: 0,
+    Message.Status.SENDING: 1,
+    Message.Status.SENT: 2,
+    Message.Status.DELIVERED: 3,
+    Message.Status.READ: 4,
+}
+
+
+def message_deliver(*, message_id: int) -> None:
+    """Hand a queued message to its connector; raise SendError for the caller to retry or give up.
+
+    The message is claimed (queued → sending) first, so that two workers holding the same task
+    (a redelivery, a requeue) never both send it.
+    """
+    claimed = Message.objects.filter(pk=message_id, status=Message.Status.QUEUED).update(
+        status=Message.Status.SENDING, updated_at=timezone.now()
+    )
+    if not claimed:
+        return
+    message = Message.objects.select_related("inbox", "identity", "author", "conversation").get(pk=message_id)
+    identity, author = message.identity, message.author
+    outbound = OutboundMessage(
+        message_id=message.pk,
+        conversation_id=message.conversation_id,
+        inbox=message.inbox,
+        to=IdentityClaim(kind=identity.kind, address=identity.address, display=identity.display),
+        to_opted_out=identity.opted_out_at is not None,
+        last_inbound_at=Message.objects.filter(
+            inbox_id=message.inbox_id, identity_id=identity.pk, direction=Message.Direction.INBOUND
+        )
+        .order_by("-sent_at")
+        .values_list("sent_at", flat=True)
+        .first(),
+        text=message.text,
+        html=message.html,
+        author_name=(author.get_full_name() or author.get_username()) if author else "",
+        sent_at=message.sent_at,
+        subject=_reply_subject(message.conversation.subject),
+        thread_token=message.conversation.reply_token,
+        automatic=message.sender_type == Message.Sender.SYSTEM,
+        attachments=tuple(
+            AttachmentContent(filename=a.filename, content_type=a.content_type, content=_read(a.file))
+            for a in message.attachments.all()
+        ),
+        thread=tuple(
+            Message.objects.filter(conversation_id=message.conversation_id, external_id__isnull=False)
+            .exclude(pk=message.pk)
+            .order_by("created_at", "id")
+            .values_list("external_id", flat=True)
+        ),
+    )
+    try:
+        external_id = connector_for(message.inbox).send(outbound)
+    except Exception as exc:
+        if isinstance(exc, SendError) and exc.recipient_opted_out:
+            ContactIdentity.objects.filter(pk=identity.pk).update(opted_out_at=timezone.now())
+        if isinstance(exc, SendError) and exc.needs_reconnection:
+            Inbox.objects.filter(pk=message.inbox_id).update(needs_reconnection=str(exc)[:500])
+        # Back in the queue, so a retry (or the stale-message sweep) can claim it again.
+        Message.objects.filter(pk=message_id, status=Message.Status.SENDING).update(status=Message.Status.QUEUED)
+        raise
+    if message.inbox.needs_reconnection:
+        Inbox.objects.filter(pk=message.inbox_id).update(needs_reconnection="")
+    try:
+        with transaction.atomic():
+            # Sent now, by the provider's clock as near as we know it: read watermarks compare to it.
+            Message.objects.filter(pk=message_id).update(
+                external_id=external_id, sent_at=timezone.now(), updated_at=timezone.now()
+            )
+    except IntegrityError:
+        # Sent all the same: keep it sent (never in "sending", which the sweep would send again).
+        logger.error("message %s sent as %s, an id already taken in its inbox", message_id, external_id)
+    # A fast recipient may already have reported delivery: only a step forward is taken.
+    _status_advance(message_id, Message.Status.SENT, "")
+
+
+def _read(file) -> bytes:
+    with file.open("rb") as handle:
+        return handle.read()
+
+
+def _reply_subject(subject: str) -> str:
+    subject = subject.strip()
+    return subject if subject.lower().startswith("re:") or not subject else f"Re: {subject}"
+
+
+def message_mark_failed(*, message_id: int, reason: str) -> None:
+    _status_advance(message_id, Message.Status.FAILED, reason)
+
+
+def backoff_seconds(retries: int) -> float:
+    return min(2**retries * settings.SEND_RETRY_BACKOFF_SECONDS, 600)
+
+
+@shared_task(bind=True, max_retries=None)
+def message_deliver_task(self, message_id: int) -> None:
+    try:
+        message_deliver(message_id=message_id)
+    except Exception as exc:  # noqa: BLE001 - anything unexpected is worth another try, then a reason
+        retryable = exc.retryable if isinstance(exc, SendError) else True
+        # In-process (the embedded default) there is no worker to wait in: fail at once, with the reason.
+        if retryable and self.request.retries < settings.SEND_MAX_RETRIES and not self.request.is_eager:
+            raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+        message_mark_failed(message_id=message_id, reason=str(exc) or type(exc).__name__)
+
+
+def messages_requeue_stale(*, older_than: timedelta) -> list[int]:
+    """Queue again the outbound messages whose send task was lost (a broker outage, a dead worker)."""
+    cutoff = timezone.now() - older_than
+    stale = Message.objects.filter(
+        direction=Message.Direction.OUTBOUND,
+        status__in=[Message.Status.QUEUED, Message.Status.SENDING],
+        updated_at__lt=cutoff,
+    )
+    ids = list(stale.values_list("pk", flat=True)[:500])
+    Message.objects.filter(pk__in=ids, status=Message.Status.SENDING).update(
+        status=Message.Status.QUEUED, updated_at=timezone.now()
+    )
+    for message_id in ids:
+        message_deliver_task.delay(message_id)
+    return ids
+
+
+def message_status_update(*, inbox: Inbox, update: StatusUpdate) -> int | None:
+    """Apply a provider's delivery report; unknown ids and backward steps are ignored."""
+    if update.watermark is not None:
+        return _watermark_apply(inbox=inbox, update=update)
+    found = Message.objects.filter(inbox=inbox, external_id=update.external_id).values_list("pk", flat=True)
+    message_id = found.first()
+    if message_id is None:
+        logger.info("status %s for unknown message %s in inbox %s", update.status, update.external_id, inbox.pk)
+        return None
+    _status_advance(message_id, update.status, update.detail)
+    return message_id
+
+
+def _watermark_apply(*, inbox: Inbox, update: StatusUpdate) -> int:
+    """Every message we sent this recipient on this inbox up to the watermark takes the status."""
+    ids = Message.objects.filter(
+        inbox=inbox,
+        direction=Message.Direction.OUTBOUND,
+        identity__kind="messenger",
+        identity__address=update.recipient,
+        sent_at__lte=update.watermark,
+        status__in=[Message.Status.SENT, Message.Status.DELIVERED],
+    ).values_list("pk", flat=True)[:500]
+    return sum(_status_advance(message_id, update.status, "") for message_id in list(ids))
+
+
+def message_receipts_apply(*, inbox: Inbox, visitor_id: str, message_ids: list[int], status: str) -> int:
+    """Mark our messages to a chat visitor delivered or read, as their widget reports; only theirs."""
+    ids = Message.objects.filter(
+        pk__in=message_ids[:100],
+        inbox=inbox,
+        direction=Message.Direction.OUTBOUND,
+        identity__kind="webchat",
+        identity__address=visitor_id,
+    ).values_list("pk", flat=True)
+    return sum(_status_advance(message_id, status, "") for message_id in list(ids))
+
+
+def _status_advance(message_id: int, status: str, detail: str) -> bool:
+    """Move a message's delivery status forward in one conditional UPDATE; announce it if it moved."""
+    if status == Message.Status.FAILED:
+        earlier = [Message.Status.QUEUED, Message.Status.SENDING, Message.Status.SENT]
+    else:
+        rank = STATUS_RANK.get(status, -1)
+        earlier = [known for known, known_rank in STATUS_RANK.items() if known_rank < rank]
+    moved = Message.objects.filter(pk=message_id, status__in=earlier).update(
+        status=status, status_detail=detail[:500], updated_at=timezone.now()
+    )
+    if moved:
+        listeners.message_updated(message_id)
+    return bool(moved)

@@ -1,0 +1,27 @@
+"""Queries of the inbox settings pages, each a fixed number of statements whatever the number of rows."""
+
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+
+from conversations.models import InboundEvent
+from inbox.models import ImapCursor, Inbox, InboxMembership
+
+
+def inboxes_with_health():
+    """Every inbox with what its health line needs: failed events, the mailbox poller's last error."""
+    return Inbox.objects.annotate(
+        # Subqueries, not joins: two counts over joins would multiply each other.
+        failed_events=Coalesce(Subquery(_count(InboundEvent.objects.filter(state=InboundEvent.State.FAILED))), 0),
+        member_count=Coalesce(Subquery(_count(InboxMembership.objects.all())), 0),
+        poll_error=Subquery(ImapCursor.objects.filter(inbox=OuterRef("pk")).values("last_error")[:1]),
+        last_polled_at=Subquery(ImapCursor.objects.filter(inbox=OuterRef("pk")).values("last_polled_at")[:1]),
+    ).order_by("-is_active", "name", "pk")
+
+
+def _count(queryset):
+    """How many rows of ``queryset`` belong to the outer inbox, as a subquery."""
+    return queryset.filter(inbox=OuterRef("pk")).order_by().values("inbox").annotate(n=Count("pk")).values("n")
+
+
+def inbox_with_health(inbox_id: int) -> Inbox:
+    return inboxes_with_health().get(pk=inbox_id)

@@ -1,0 +1,195 @@
+"""The contract every channel connector fulfils.
+
+Inbound: ``verify`` a request (raising ``WebhookVerificationFailed``), then ``parse`` the stored raw
+bytes into normalized ``InboundMessage``s (and ``parse_status`` into ``StatusUpdate``s). Outbound:
+``send`` an ``OutboundMessage`` and return the provider's id, or raise ``SendError`` saying whether a
+retry can help. Before the agent writes, ``reply_blocked`` says what the provider would refuse.
+
+This module is a foundation: conversations and every channel package import it, and it imports
+nothing of theirs. Which connector serves which kind is ``inbox.connectors.registry``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
+from django.urls import reverse
+
+if TYPE_CHECKING:
+    from inbox.models import Inbox
+
+
+class WebhookVerificationFailed(SuspiciousOperation):
+    """The request is not from who it claims to be: refuse it and store nothing."""
+
+
+class ParseError(ValueError):
+    """The stored raw event cannot be understood; it stays stored, marked failed, replayable."""
+
+
+class SendError(Exception):
+    def __init__(
+        self, message: str, *, retryable: bool, recipient_opted_out: bool = False, needs_reconnection: bool = False
+    ):
+        super().__init__(message)
+        self.retryable = retryable
+        # The provider says the recipient unsubscribed: record it on their identity.
+        self.recipient_opted_out = recipient_opted_out
+        # The provider refuses our credentials: the inbox must be reconnected by an admin.
+        self.needs_reconnection = needs_reconnection
+
+
+@dataclass(frozen=True)
+class IdentityClaim:
+    kind: str
+    address: str  # normalized
+    display: str = ""
+    verified: bool = False
+
+
+@dataclass(frozen=True)
+class AttachmentContent:
+    filename: str
+    content_type: str
+    content: bytes
+    content_id: str = ""  # an email's inline image, referenced from its HTML as cid:CONTENT_ID
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    external_id: str
+    sender: IdentityClaim
+    text: str  # what the sender wrote this time
+    sent_at: datetime  # aware, UTC
+    html: str = ""  # already sanitized
+    full_text: str = ""  # the whole text, when ``text`` hides quoted history or a signature
+    subject: str = ""
+    customer_name: str = ""
+    # Further identities the channel vouches for (e.g. a website's HMAC-verified email).
+    verified_links: tuple[IdentityClaim, ...] = ()
+    # Unverified hints shown to agents, never used to attach the sender to someone else.
+    claims: dict[str, str] = field(default_factory=dict)
+    attachments: tuple[AttachmentContent, ...] = ()
+    # Ids of earlier messages this one answers (email's In-Reply-To and References), newest last.
+    references: tuple[str, ...] = ()
+    # A conversation's reply token found in the recipient address (email's reply+TOKEN@…).
+    thread_token: str = ""
+    automatic: str = ""  # "", "auto_reply", "bounce" or "own" (Message.Automatic)
+    # Addresses a bounce reports as permanently undeliverable, with the reason.
+    undeliverable: tuple[tuple[str, str], ...] = ()
+    # SMS keywords: True for STOP (nothing may be sent any more), False for START, None otherwise.
+    opt_out: bool | None = None
+    # Sent by the business from the provider's own app (a Messenger echo): an agent's message to
+    # ``sender``, the customer, recorded as sent.
+    from_business: bool = False
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    external_id: str  # "" with a watermark
+    status: str  # one of Message.Status
+    detail: str = ""
+    # Messenger's watermarks: every message to ``recipient`` sent up to this time has this status.
+    recipient: str = ""
+    watermark: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    message_id: int
+    conversation_id: int
+    inbox: Inbox
+    to: IdentityClaim
+    text: str
+    html: str
+    author_name: str
+    sent_at: datetime
+    subject: str = ""
+    # The provider ids of the conversation's earlier messages, oldest first (email threads on them).
+    thread: tuple[str, ...] = ()
+    thread_token: str = ""  # the conversation's reply token
+    automatic: bool = False  # written by the system, not a person: mail says Auto-Submitted
+    attachments: tuple[AttachmentContent, ...] = ()
+    to_opted_out: bool = False  # the recipient texted STOP
+    last_inbound_at: datetime | None = None  # the recipient's latest message on this inbox
+
+
+class Connector:
+    kind: ClassVar[str]
+    # Email: a message that references none of ours starts a new conversation (a new thread), where
+    # chat and SMS continue the customer's latest one.
+    threads_by_reference: ClassVar[bool] = False
+    # Whether send() delivers the message's attachments (email does; SMS and Messenger here do not).
+    sends_attachments: ClassVar[bool] = False
+    # What the webhook answers once the event is stored (Twilio wants TwiML): body, content type.
+    webhook_response: ClassVar[tuple[bytes, str]] = (b"", "text/plain")
+
+    def handshake(self, *, inbox: Inbox, request: Any):
+        """Answer a provider's GET on the webhook URL (Meta's subscription check); None: not offered."""
+        return None
+
+    def verify(self, *, inbox: Inbox, request: Any) -> None:
+        raise NotImplementedError
+
+    def event_id(self, *, inbox: Inbox, raw: bytes, content_type: str) -> str:
+        """Return the provider's id for a raw event: the key that makes retries harmless."""
+        raise NotImplementedError
+
+    def parse(self, *, inbox: Inbox, raw: bytes, content_type: str) -> list[InboundMessage]:
+        raise NotImplementedError
+
+    def parse_status(self, *, inbox: Inbox, raw: bytes, content_type: str) -> list[StatusUpdate]:
+        return []
+
+    def send(self, outbound: OutboundMessage) -> str:
+        raise NotImplementedError
+
+    def reply_blocked(
+        self, *, inbox_settings: dict, opted_out_at: datetime | None, last_inbound_at: datetime | None
+    ) -> str:
+        """Why the provider would refuse a reply to this recipient now, said before the agent writes
+        (``send`` checks again); "" if nothing stands in the way."""
+        return ""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One step of an admin's "Check connection" (each channel's ``checks.py``): plain text, never a secret."""
+
+    name: str  # what was checked: "IMAP", "SMTP", "Twilio account", "Facebook page"
+    ok: bool
+    detail: str
+    # The provider refused the credentials themselves (not a network blip): reconnect.
+    credentials_refused: bool = False
+
+
+# An admin waits for a check's answer.
+CHECK_TIMEOUT_SECONDS = 10
+
+
+def plain_error(exc: Exception) -> str:
+    """A library's error as short plain text for a check's result (IMAP errors come as bytes)."""
+    text = exc.args[0] if exc.args else str(exc)
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    return str(text)[:200]
+
+
+def webhook_url(inbox: Inbox) -> str:
+    """The public address a provider posts this inbox's events to (and signs, for Twilio)."""
+    return f"{settings.PUBLIC_BASE_URL}{reverse('inbound_webhook', args=[inbox.kind, inbox.public_token])}"
+
+
+def unparsed_event_id(raw: bytes) -> str:
+    """The key of a raw event whose own id could not be read: its content, so a retry is one event."""
+    return f"unparsed:{hashlib.sha256(raw).hexdigest()}"
+
+
+def signatures_match(expected: str, given: str | None) -> bool:
+    return bool(given) and hmac.compare_digest(expected.encode(), given.encode())

@@ -1,0 +1,41 @@
+"""Raw mail from any door (a file, standard input, the raw-MIME webhook, IMAP, a provider's inbound
+webhook) is stored the same way: keyed by its Message-ID, so the same mail through two doors, or
+twice through one, is one event and one message."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from conversations.intake import inbound_event_record
+from conversations.models import InboundEvent
+from inbox.connectors.contract import ParseError, unparsed_event_id
+from inbox.connectors.email.connector import EmailConnector
+from inbox.models import Inbox
+
+logger = logging.getLogger(__name__)
+
+MAIL_CONTENT_TYPE = "message/rfc822"
+
+
+def mail_event_id(inbox: Inbox, raw: bytes) -> str:
+    try:
+        return EmailConnector().event_id(inbox=inbox, raw=raw, content_type=MAIL_CONTENT_TYPE)
+    except ParseError as exc:
+        # Not understood, but kept, keyed by its content, for replay after a fix.
+        logger.warning("mail for inbox %s without a usable id: %s", inbox.pk, exc)
+        return unparsed_event_id(raw)
+
+
+def mail_record(inbox: Inbox, raw: bytes) -> InboundEvent | None:
+    """Store a raw mail and queue its processing after commit; None if we already have it."""
+    event = inbound_event_record(
+        inbox=inbox, external_id=mail_event_id(inbox, raw), raw=raw, content_type=MAIL_CONTENT_TYPE
+    )
+    if event is not None:
+        from conversations.intake import inbound_event_process_task
+
+        # If the broker is down this fails after the mail is safely stored; the sweep picks it up.
+        transaction.on_commit(lambda: inbound_event_process_task.delay(event.pk), robust=True)
+    return event

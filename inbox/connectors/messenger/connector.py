@@ -1,0 +1,259 @@
+"""Facebook Messenger through Meta's Messenger Platform, to the letter of its documented contract.
+
+Inbound: the GET handshake (hub.mode, hub.verify_token, hub.challenge); POSTs signed in
+``X-Hub-Signature-256`` (HMAC-SHA256 of the raw body with the app secret), each carrying batches:
+every ``entry[]`` and every ``messaging[]`` item is read. Outbound: the Send API, with the Graph
+base URL and version as settings, so tests point them at a local stand-in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseForbidden
+
+from inbox.connectors.contract import (
+    AttachmentContent,
+    Connector,
+    IdentityClaim,
+    InboundMessage,
+    OutboundMessage,
+    ParseError,
+    SendError,
+    StatusUpdate,
+    WebhookVerificationFailed,
+    signatures_match,
+)
+from inbox.connectors.parsing import download_limited, load_json_object
+
+logger = logging.getLogger(__name__)
+
+# Meta's standard messaging window, and the human agent tag's (https://developers.facebook.com/docs/messenger-platform/policy/policy-overview).
+RESPONSE_WINDOW = timedelta(hours=24)
+HUMAN_AGENT_WINDOW = timedelta(days=7)
+# Our own sends carry this in `metadata`; their echoes are recognised by it, never stored twice.
+OUR_METADATA_PREFIX = "inbox-message:"
+# Graph error codes (https://developers.facebook.com/docs/graph-api/guides/error-handling).
+MEDIA_KINDS = {"image", "audio", "video", "file"}
+# Expired, revoked or invalid token, or a permission taken away: the page must be reconnected.
+TOKEN_ERRORS = {190, 102, 200, 230}
+# Rate limits and Meta's temporary failures: a retry later can succeed.
+RETRYABLE_ERRORS = {1, 2, 4, 17, 32, 613, 1200, 80006}
+
+
+def graph_url(path: str) -> str:
+    return f"{settings.GRAPH_API_BASE_URL}/{settings.GRAPH_API_VERSION}/{path.lstrip('/')}"
+
+
+def signature_of(app_secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _when(millis) -> datetime:
+    try:
+        return datetime.fromtimestamp(int(millis) / 1000, tz=UTC)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ParseError(f"bad timestamp {millis!r}") from exc
+
+
+def _meta_host(host: str) -> bool:
+    return any(host == allowed or host.endswith(f".{allowed}") for allowed in settings.MESSENGER_MEDIA_HOSTS)
+
+
+def _attachment_text(attachment: dict) -> str:
+    kind, payload = attachment.get("type", "file"), attachment.get("payload") or {}
+    if kind == "location":
+        coordinates = payload.get("coordinates") or {}
+        return f"[Location] {coordinates.get('lat')}, {coordinates.get('long')}"
+    if kind == "fallback":
+        return f"[Link] {attachment.get('title') or ''} {attachment.get('url') or payload.get('url') or ''}".strip()
+    return f"[{kind.capitalize()}] {payload.get('url', '')}".strip()
+
+
+class MessengerConnector(Connector):
+    kind = "messenger"
+
+    def handshake(self, *, inbox, request) -> HttpResponse:
+        """Meta's GET when the webhook is subscribed: echo the challenge if the verify token is ours."""
+        expected = (inbox.credentials or {}).get("verify_token", "")
+        given = request.GET.get("hub.verify_token", "")
+        if request.GET.get("hub.mode") != "subscribe" or not expected or not signatures_match(expected, given):
+            return HttpResponseForbidden("Verify token mismatch.")
+        return HttpResponse(request.GET.get("hub.challenge", ""), content_type="text/plain")
+
+    def verify(self, *, inbox, request) -> None:
+        secret = (inbox.credentials or {}).get("app_secret", "")
+        given = request.headers.get("X-Hub-Signature-256", "")
+        if not secret or not signatures_match(signature_of(secret, request.body), given):
+            raise WebhookVerificationFailed("X-Hub-Signature-256 missing or wrong")
+
+    def event_id(self, *, inbox, raw, content_type) -> str:
+        # A batch has no id of its own; its content is its identity (Meta retries it byte for byte).
+        load_json_object(raw)
+        return f"batch:{hashlib.sha256(raw).hexdigest()}"
+
+    def _items(self, inbox, raw: bytes) -> list[dict]:
+        data = load_json_object(raw)
+        if data.get("object") != "page" or not isinstance(data.get("entry"), list):
+            raise ParseError("not a Messenger page event (object 'page' with entry[])")
+        # One app's webhook serves all its pages: only this inbox's page's entries are ours.
+        page_id = str(inbox.settings.get("page_id", ""))
+        entries = [e for e in data["entry"] if isinstance(e, dict) and (not page_id or str(e.get("id")) == page_id)]
+        return [item for entry in entries for item in (entry.get("messaging") or []) if isinstance(item, dict)]
+
+    def parse(self, *, inbox, raw, content_type) -> list[InboundMessage]:
+        messages, names = [], {}
+        for item in self._items(inbox, raw):
+            message, postback = item.get("message"), item.get("postback")
+            if not message and not postback:
+                continue  # delivery, read and the like: parse_status reads them
+            sender, recipient = (item.get("sender") or {}).get("id"), (item.get("recipient") or {}).get("id")
+            echo = bool(message and message.get("is_echo"))
+            if echo and str(message.get("metadata", "")).startswith(OUR_METADATA_PREFIX):
+                continue  # the echo of our own send: we have it already
+            customer = recipient if echo else sender
+            if not customer:
+                raise ParseError("a messaging item without sender/recipient id")
+            if postback:
+                mid = postback.get("mid") or f"postback:{customer}:{item.get('timestamp')}"
+                text, files = postback.get("title") or postback.get("payload", ""), {}
+            else:
+                mid, attachments = message.get("mid"), message.get("attachments") or []
+                files = self._media(attachments)
+                parts = [message.get("text", "")] + [
+                    _attachment_text(a) for index, a in enumerate(attachments) if index not in files
+                ]
+                text = "\n".join(part for part in parts if part)
+            if not mid:
+                raise ParseError("a message without mid")
+            messages.append(
+                InboundMessage(
+                    external_id=mid,
+                    sender=IdentityClaim(kind="messenger", address=str(customer)),
+                    text=text,
+                    sent_at=_when(item.get("timestamp")),
+                    customer_name="" if echo else self._profile_name(inbox, str(customer), names),
+                    from_business=echo,  # typed in the page's own inbox: an agent's message
+                    attachments=tuple(files.values()),
+                    claims={"quick_reply": message["quick_reply"]["payload"]}
+                    if message and message.get("quick_reply")
+                    else {},
+                )
+            )
+        return messages
+
+    def _media(self, attachments: list[dict]) -> dict[int, AttachmentContent]:
+        """Images, audio, video and files fetched from Meta's CDN (and only from there), by their
+        place in the list; one that cannot be fetched (links expire) stays in the text as its link."""
+        files = {}
+        for index, attachment in enumerate(attachments):
+            url = str((attachment.get("payload") or {}).get("url", ""))
+            parts = urlsplit(url)
+            if attachment.get("type") not in MEDIA_KINDS or not _meta_host(parts.hostname or ""):
+                continue
+            try:
+                content, content_type = download_limited(url, limit=settings.MESSENGER_MEDIA_MAX_BYTES)
+            except ParseError as exc:
+                logger.info("Messenger media kept as a link: %s", exc)
+                continue
+            name = parts.path.rsplit("/", 1)[-1][:100] or f"{attachment['type']}-{index}"
+            files[index] = AttachmentContent(filename=name, content_type=content_type, content=content)
+        return files
+
+    def parse_status(self, *, inbox, raw, content_type) -> list[StatusUpdate]:
+        updates = []
+        for item in self._items(inbox, raw):
+            customer = (item.get("sender") or {}).get("id", "")
+            for field, status in (("delivery", "delivered"), ("read", "read")):
+                report = item.get(field)
+                if not report:
+                    continue
+                for mid in report.get("mids") or []:
+                    updates.append(StatusUpdate(external_id=mid, status=status))
+                if report.get("watermark"):
+                    # Everything we sent this person up to the watermark is delivered (or read).
+                    updates.append(
+                        StatusUpdate(
+                            external_id="", status=status, recipient=customer, watermark=_when(report["watermark"])
+                        )
+                    )
+        return updates
+
+    def _profile_name(self, inbox, psid: str, names: dict[str, str]) -> str:
+        """The customer's name from the Graph API, fetched once: only for someone we do not know yet
+        (and once per batch, which may hold several of their messages)."""
+        from customers.models import ContactIdentity
+
+        if psid in names:
+            return names[psid]
+        if ContactIdentity.objects.filter(kind="messenger", address=psid).exists():
+            names[psid] = ""
+            return ""
+        token = (inbox.credentials or {}).get("page_access_token", "")
+        try:
+            response = requests.get(
+                graph_url(psid), params={"fields": "first_name,last_name", "access_token": token}, timeout=5
+            )
+            profile = response.json() if response.ok else {}
+        except (requests.RequestException, ValueError):
+            profile = {}  # no name is better than no message
+        names[psid] = " ".join(filter(None, (profile.get("first_name"), profile.get("last_name"))))
+        return names[psid]
+
+    def send(self, outbound: OutboundMessage) -> str:
+        if outbound.to.kind != "messenger":
+            raise SendError(f"Messenger cannot reach a {outbound.to.kind} address", retryable=False)
+        body = {
+            "recipient": {"id": outbound.to.address},
+            "message": {"text": outbound.text, "metadata": f"{OUR_METADATA_PREFIX}{outbound.message_id}"},
+            **self._messaging_type(outbound),
+        }
+        token = (outbound.inbox.credentials or {}).get("page_access_token", "")
+        try:
+            response = requests.post(graph_url("me/messages"), params={"access_token": token}, json=body, timeout=15)
+        except requests.RequestException as exc:
+            # Requests quotes the URL, and the page token travels in its query string (as Meta
+            # documents): say what happened without it, and chain nothing that holds it.
+            reason = str(exc).replace(token, "[page access token]") if token else str(exc)
+            raise SendError(f"Messenger unreachable: {reason}", retryable=True) from None
+        try:
+            data = response.json()
+        except ValueError:
+            data = {}
+        if response.ok and data.get("message_id"):
+            return data["message_id"]
+        raise self._error(response.status_code, data.get("error") or {})
+
+    def reply_blocked(self, *, inbox_settings: dict, opted_out_at, last_inbound_at) -> str:
+        tagged = bool(inbox_settings.get("human_agent_tag"))
+        if last_inbound_at and datetime.now(UTC) - last_inbound_at > (
+            HUMAN_AGENT_WINDOW if tagged else RESPONSE_WINDOW
+        ):
+            return f"Messenger allows replies only within {'7 days' if tagged else '24 hours'} of their last message"
+        return ""
+
+    def _messaging_type(self, outbound: OutboundMessage) -> dict:
+        since = datetime.now(UTC) - (outbound.last_inbound_at or datetime.min.replace(tzinfo=UTC))
+        if since <= RESPONSE_WINDOW:
+            return {"messaging_type": "RESPONSE"}
+        if outbound.inbox.settings.get("human_agent_tag") and since <= HUMAN_AGENT_WINDOW:
+            return {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
+        raise SendError(
+            "Messenger allows replies within 24 hours of the customer's last message"
+            + (" (7 days with the human agent tag)" if outbound.inbox.settings.get("human_agent_tag") else "")
+            + ": ask them to write again, or answer on another channel.",
+            retryable=False,
+        )
+
+    def _error(self, status: int, error: dict) -> SendError:
+        code, message = error.get("code"), error.get("message") or f"HTTP {status}"
+        text = f"Messenger error {code}: {message}"
+        if code in TOKEN_ERRORS:
+            return SendError(text, retryable=False, needs_reconnection=True)
+        return SendError(text, retryable=code in RETRYABLE_ERRORS or bool(error.get("is_transient")) or status >= 500)

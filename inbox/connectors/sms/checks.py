@@ -1,0 +1,35 @@
+"""Check connection for SMS: Twilio's account lookup, which also reports a suspended account."""
+
+from __future__ import annotations
+
+import requests
+from twilio.base.exceptions import TwilioException, TwilioRestException
+
+from inbox.connectors.contract import CHECK_TIMEOUT_SECONDS, CheckResult, plain_error
+from inbox.connectors.sms.connector import twilio_client
+from inbox.models import Inbox
+
+
+def connection_check(inbox: Inbox) -> list[CheckResult]:
+    credentials = inbox.credentials or {}
+    if not credentials.get("account_sid") or not credentials.get("auth_token"):
+        return [CheckResult("Twilio account", False, "the Account SID and Auth Token are not set")]
+    client = twilio_client(inbox, timeout=CHECK_TIMEOUT_SECONDS)
+    try:
+        account = client.api.v2010.accounts(credentials["account_sid"]).fetch()
+    except TwilioRestException as exc:
+        if exc.status in (401, 403, 404):
+            return [
+                CheckResult(
+                    "Twilio account",
+                    False,
+                    f"Twilio refused the Account SID or Auth Token (error {exc.code})",
+                    credentials_refused=True,
+                )
+            ]
+        return [CheckResult("Twilio account", False, f"Twilio answered {exc.status}: {exc.msg}")]
+    except (TwilioException, requests.RequestException, OSError) as exc:
+        return [CheckResult("Twilio account", False, f"cannot reach Twilio: {plain_error(exc)}")]
+    if account.status != "active":
+        return [CheckResult("Twilio account", False, f"the account {account.friendly_name!r} is {account.status}")]
+    return [CheckResult("Twilio account", True, f"signed in to {account.friendly_name!r} ({account.status})")]

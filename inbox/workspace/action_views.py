@@ -1,0 +1,215 @@
+"""What agents do from the workspace: reply or note, assign, label, change status, act in bulk.
+
+Each view loads what it acts on through a selector that checks inbox membership, calls a service,
+and answers with the fragment that shows the result; every other agent learns of it over the socket.
+"""
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from conversations import actions, selectors
+from conversations.actions import ActionRefused
+from conversations.replies import message_reply_on_channel, message_retry
+from inbox.connectors.registry import CONNECTORS
+from inbox.workspace.views import conversation_or_404
+
+SNOOZE_PRESETS = {"1h": "in an hour", "tomorrow": "tomorrow at 9:00", "nextweek": "next Monday at 9:00"}
+
+
+def _composer(request, conversation, *, status=200, **extra):
+    channels = selectors.reply_channels(user=request.user, conversation=conversation)
+    context = {
+        "conversation": conversation,
+        "channels": channels,
+        "agents": selectors.workspace_controls(inbox_ids=[conversation.inbox_id]).agents(conversation.inbox_id),
+        **extra,
+    }
+    return render(request, "workspace/_composer.html", context, status=status)
+
+
+@login_required
+@require_POST
+def conversation_reply(request, conversation_id):
+    """Send a reply on a channel of the customer's, or add a private note (``mode=note``)."""
+    conversation = conversation_or_404(request, conversation_id)
+    text, mode = request.POST.get("text", ""), request.POST.get("mode", "reply")
+    seen = int(request.POST["seen"]) if request.POST.get("seen", "").isdigit() else None
+    if not text.strip():
+        return _composer(request, conversation, status=422, error="Write something first.", text=text, mode=mode)
+    if mode == "note":
+        note = actions.note_add(conversation=conversation, author=request.user, text=text)
+        return _sent(request, conversation, note, seen=seen, mode="note")
+    files = request.FILES.getlist("files")
+    if sum(f.size for f in files) > settings.REPLY_ATTACHMENTS_MAX_BYTES:
+        limit = settings.REPLY_ATTACHMENTS_MAX_BYTES // 1024 // 1024
+        return _composer(request, conversation, status=422, error=f"Attachments may add up to {limit} MB.", text=text)
+    channels = {c.value: c for c in selectors.reply_channels(user=request.user, conversation=conversation)}
+    channel = channels.get(request.POST.get("channel") or f"{conversation.identity_id}:{conversation.inbox_id}")
+    if channel is None:
+        return _composer(
+            request, conversation, status=422, error="That channel is not one of this customer's.", text=text
+        )
+    if files and not CONNECTORS[channel.inbox_kind].sends_attachments:
+        error = "Attachments can go out by email only; choose an email channel."
+        return _composer(request, conversation, status=422, error=error, text=text)
+    if seen is not None and not request.POST.get("confirm"):
+        # The send guard: something new came since the agent started writing; show it, ask again.
+        unseen = selectors.messages_since(user=request.user, customer_id=conversation.customer_id, after_id=seen)
+        if unseen:
+            newest = max(m.pk for m in unseen)
+            return _composer(request, conversation, status=409, unseen=unseen, text=text, seen=newest, chosen=channel)
+    message = message_reply_on_channel(
+        conversation=conversation,
+        inbox_id=channel.inbox_id,
+        identity_id=channel.identity_id,
+        author=request.user,
+        text=text,
+        files=files,
+    )
+    return _sent(request, conversation, message, seen=seen)
+
+
+def _sent(request, conversation, message, *, seen, mode="reply"):
+    actions.conversation_mark_read(user=request.user, conversation_id=conversation.pk)
+    message = selectors.message_for_display(message.pk)
+    return render(
+        request,
+        "workspace/_reply_sent.html",
+        {
+            "conversation": conversation,
+            "message": message,
+            "channels": selectors.reply_channels(user=request.user, conversation=conversation),
+            "agents": selectors.workspace_controls(inbox_ids=[conversation.inbox_id]).agents(conversation.inbox_id),
+            "seen": max(message.pk, seen or 0),
+            "mode": mode,
+        },
+    )
+
+
+def _header(request, conversation_id):
+    conversation = conversation_or_404(request, conversation_id)
+    controls = selectors.workspace_controls(inbox_ids=[conversation.inbox_id])
+    context = {"conversation": conversation, "controls": controls, "agents": controls.agents(conversation.inbox_id)}
+    return render(request, "workspace/_conversation_header.html", context)
+
+
+def _refused(exc: ActionRefused):
+    return HttpResponse(str(exc), status=422, content_type="text/plain; charset=utf-8")
+
+
+@login_required
+@require_POST
+def conversation_assign(request, conversation_id):
+    conversation = conversation_or_404(request, conversation_id)
+    value = request.POST.get("assignee", "")
+    if value == "me":
+        value = str(request.user.pk)
+    try:
+        if "team" in request.POST:
+            team = request.POST["team"]
+            actions.conversation_set_team(
+                conversation=conversation, team_id=int(team) if team.isdigit() else None, actor=request.user
+            )
+        if "assignee" in request.POST:
+            assignee = int(value) if value.isdigit() else None
+            actions.conversation_assign(conversation=conversation, assignee_id=assignee, actor=request.user)
+    except ActionRefused as exc:
+        return _refused(exc)
+    return _header(request, conversation_id)
+
+
+@login_required
+@require_POST
+def conversation_status(request, conversation_id):
+    conversation = conversation_or_404(request, conversation_id)
+    status = request.POST.get("status", "")
+    try:
+        until = _snooze_until(request.POST) if status == "snoozed" else None
+        actions.conversation_set_status(
+            conversation=conversation, status=status, actor=request.user, snooze_until=until
+        )
+    except ActionRefused as exc:
+        return _refused(exc)
+    return _header(request, conversation_id)
+
+
+def _snooze_until(post) -> datetime:
+    """A preset or a chosen time, read in the agent's own time zone (the page sends its name)."""
+    try:
+        zone = ZoneInfo(post.get("tz") or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    now = timezone.now().astimezone(zone)
+    preset = post.get("for", "")
+    if preset == "1h":
+        return now + timedelta(hours=1)
+    if preset == "tomorrow":
+        return (now + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    if preset == "nextweek":
+        return (now + timedelta(days=7 - now.weekday())).replace(hour=9, minute=0, second=0, microsecond=0)
+    try:
+        chosen = datetime.fromisoformat(post.get("until", ""))
+    except ValueError as exc:
+        raise ActionRefused("Choose when the snooze ends.") from exc
+    return chosen if chosen.tzinfo else chosen.replace(tzinfo=zone)
+
+
+@login_required
+@require_POST
+def conversation_labels(request, conversation_id):
+    conversation = conversation_or_404(request, conversation_id)
+    ids = [int(v) for v in request.POST.getlist("labels") if v.isdigit()]
+    actions.conversation_set_labels(conversation=conversation, label_ids=ids, actor=request.user)
+    return _header(request, conversation_id)
+
+
+@login_required
+@require_POST
+def conversation_read(request, conversation_id):
+    conversation = conversation_or_404(request, conversation_id)
+    actions.conversation_mark_read(user=request.user, conversation_id=conversation.pk)
+    return HttpResponse(status=204)
+
+
+@login_required
+@require_POST
+def conversations_bulk(request):
+    ids = [int(v) for v in request.POST.getlist("ids") if v.isdigit()][:500]
+    conversations = selectors.conversations_for_agent(user=request.user, conversation_ids=ids)
+    value = request.POST.get("value", "")
+    if value == "me":
+        value = str(request.user.pk)
+    try:
+        changed = actions.conversations_bulk(
+            conversations=conversations, action=request.POST.get("action", ""), value=value, actor=request.user
+        )
+    except ActionRefused as exc:
+        return _refused(exc)
+    rows = selectors.conversations_for_broadcast([c.pk for c in conversations])
+    return render(request, "workspace/_bulk_done.html", {"rows": rows, "changed": changed, "asked": len(ids)})
+
+
+@login_required
+@require_POST
+def message_retry_view(request, message_id):
+    message = selectors.message_for_agent(user=request.user, message_id=message_id)
+    if message is None:
+        raise Http404("No such message in your inboxes.")
+    message_retry(message_id=message.pk, actor=request.user)
+    return render(request, "workspace/_message.html", {"message": selectors.message_for_display(message.pk)})
+
+
+@login_required
+@require_POST
+def notifications_read(request):
+    ids = [int(v) for v in request.POST.getlist("ids") if v.isdigit()] or None
+    actions.notifications_mark_read(user=request.user, ids=ids)
+    notifications = selectors.notifications_for(user=request.user)
+    return render(request, "workspace/_notifications.html", {"notifications": notifications})
