@@ -1,11 +1,11 @@
 // Agents side by side: presence, "‹agent› is viewing" and "‹agent› is typing a reply".
 //
 // The page talks over the workspace socket that htmx's ws extension opened (#realtime, ws-connect),
-// in small JSON frames (the server ignores anything else; see inbox/agent_consumer.py):
+// in small JSON frames (the server ignores anything else; see inbox/workspace/consumer.py):
 //   {"type": "heartbeat"}                                   every 25 s: keeps this agent online
 //   {"type": "viewing", "conversation": 12 | null}          on opening, every 20 s, on leaving
 //   {"type": "typing", "conversation": 12, "typing": true|false, "note": true|false}
-// and receives htmx fragments (inbox/presence.py):
+// and receives htmx fragments (inbox/realtime/presence.py):
 //   <div id="collab-12" class="collab" hx-swap-oob="true">…</div>   swapped by htmx as usual
 //   <div hx-swap-oob="beforeend:#presence-events"><i data-presence-user="7" data-online="1"></i>…</div>
 //     handled here before htmx sees it: every [data-presence-user="7"] on the page gets (or loses)

@@ -4,7 +4,7 @@ import asyncio
 import base64
 import json
 import uuid
-from datetime import UTC
+from datetime import UTC, timedelta
 from urllib.parse import urlencode
 
 import pytest
@@ -329,3 +329,34 @@ class TestMessengerConnector(ConnectorContract):
 
     def send_and_observe(self, connector, outbound):
         return connector.send(outbound), [request["message"]["text"] for request in self.graph.requests]
+
+
+@pytest.mark.parametrize(
+    "kind, inbox_settings, opted_out_days, last_inbound_days, reason",
+    [
+        ("sms", {}, 1, 0, "they opted out (texted STOP) and must text START first"),
+        ("sms", {}, None, 30, ""),
+        ("messenger", {}, None, 0.5, ""),
+        ("messenger", {}, None, 2, "Messenger allows replies only within 24 hours of their last message"),
+        ("messenger", {"human_agent_tag": True}, None, 2, ""),
+        (
+            "messenger",
+            {"human_agent_tag": True},
+            None,
+            8,
+            "Messenger allows replies only within 7 days of their last message",
+        ),
+        ("email", {}, 1, 400, ""),
+        ("webchat", {}, None, 400, ""),
+    ],
+)
+def test_each_channel_says_before_the_agent_writes_what_its_provider_would_refuse(
+    kind, inbox_settings, opted_out_days, last_inbound_days, reason
+):
+    now = timezone.now()
+    blocked = CONNECTORS[kind].reply_blocked(
+        inbox_settings=inbox_settings,
+        opted_out_at=now - timedelta(days=opted_out_days) if opted_out_days is not None else None,
+        last_inbound_at=now - timedelta(days=last_inbound_days),
+    )
+    assert blocked == reason
