@@ -1,5 +1,6 @@
 """What agents do to conversations: assign, hand to a team, change status or snooze, label, note,
-mark read. Each change is announced to every agent of the inbox after commit."""
+mark read, and delete a canned response. Each change to a conversation is announced to every agent
+of the inbox after commit (``listeners``)."""
 
 from __future__ import annotations
 

@@ -116,7 +116,9 @@ def backoff_seconds(retries: int) -> float:
     return min(2**retries * settings.SEND_RETRY_BACKOFF_SECONDS, 600)
 
 
-@shared_task(bind=True, max_retries=None)
+# Named as it was before it moved here: the name is what the broker queues, so what a running
+# version queued still finds its worker after an upgrade (tests/test_architecture.py keeps the names).
+@shared_task(bind=True, max_retries=None, name="conversations.tasks.message_deliver_task")
 def message_deliver_task(self, message_id: int) -> None:
     try:
         message_deliver(message_id=message_id)

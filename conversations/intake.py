@@ -67,7 +67,9 @@ def inbound_event_process(*, event: InboundEvent) -> list[Message]:
     return messages
 
 
-@shared_task
+# Named as it was before it moved here: the name is what the broker queues, so what a running
+# version queued still finds its worker after an upgrade (tests/test_architecture.py keeps the names).
+@shared_task(name="conversations.tasks.inbound_event_process_task")
 def inbound_event_process_task(event_id: int) -> None:
     event = InboundEvent.objects.select_related("inbox").filter(pk=event_id).first()
     if event is not None and event.state == InboundEvent.State.RECEIVED:

@@ -3,8 +3,12 @@
 Conversations sit below the agent workspace, which renders what agents see and publishes it to their
 sockets, so they may not import it (import-linter enforces this; see docs/architecture.md). Instead
 the site registers listeners once at startup (``inbox/apps.py``), and the services and actions here
-call the functions below. A listener does its work after commit (``inbox.realtime.publisher``
-builds and sends on commit), so a rolled-back change is never announced.
+call the functions below.
+
+A listener is called at once, inside the caller's transaction, and must not act there: it defers
+its work to after commit (``transaction.on_commit``, as ``inbox.realtime.publisher`` does for the
+workspace), so that a rolled-back change is never announced and a failing listener cannot undo the
+change it hears of.
 
 Explicit rather than Django signals: one list, one order, and a missing listener is a test failure
 (``tests/test_architecture.py``), not a silence.

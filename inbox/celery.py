@@ -5,7 +5,6 @@ import logging
 import os
 import threading
 import time
-from importlib import import_module
 
 from celery import Celery
 from django.conf import settings
@@ -31,8 +30,7 @@ def embedded_beat_start() -> threading.Thread:
 
 def _embedded_beat() -> None:
     # Celery discovers tasks lazily, on first use; this thread may look before anything has used them.
-    for entry in settings.CELERY_BEAT_SCHEDULE.values():
-        import_module(entry["task"].rpartition(".")[0])
+    app.loader.import_default_modules()
     due = {name: time.monotonic() for name in settings.CELERY_BEAT_SCHEDULE}
     while True:
         now = time.monotonic()

@@ -161,7 +161,7 @@ ROUTING_OFFLINE_GRACE_SECONDS = env.float("ROUTING_OFFLINE_GRACE_SECONDS", defau
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-work": {"task": "conversations.tasks.sweep_stale_work", "schedule": 60.0},
     "poll-imap-mailboxes": {
-        "task": "inbox.connectors.email.tasks.imap_poll_all",
+        "task": "inbox.tasks.imap_poll_all",
         "schedule": env.float("IMAP_POLL_SECONDS", 60.0),
     },
     "wake-snoozed": {"task": "conversations.tasks.wake_snoozed", "schedule": env.float("SNOOZE_WAKE_SECONDS", 30.0)},

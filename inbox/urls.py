@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from inbox.accounts import views as account_views
+from inbox.connectors.email import views as email_views
 from inbox.connectors.webchat import views as webchat_views
 from inbox.webhooks import views as webhook_views
 
@@ -15,7 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path(
         "hooks/email/<str:token>/<slug:provider>/",
-        webhook_views.email_provider_webhook,
+        email_views.email_provider_webhook,
         name="email_provider_webhook",
     ),
     path("hooks/<str:kind>/<str:token>/", webhook_views.inbound_webhook, name="inbound_webhook"),

@@ -1,6 +1,6 @@
-"""The house's rules hold: docs/architecture.md's package map matches the tree, every module stands on
-a floor of the import contracts, those contracts catch the breakages they exist for, no module-level
-import circle spans the packages, and the site wires both seams."""
+"""The house's rules hold: docs/architecture.md's package map matches the tree and the floors, every
+module stands on a floor of the import contracts, those contracts catch the breakages they exist for,
+no import circle joins two modules, task names stay put, and the site wires both seams."""
 
 import re
 import shutil
@@ -21,16 +21,16 @@ ARCHITECTURE = ROOT / "docs" / "architecture.md"
 UNLISTED = {"inbox/management/commands"}
 
 
-def _map_rows() -> list[tuple[str, str]]:
-    """(package path, what it owns) for each row of the map's first table."""
+def _map_rows() -> list[tuple[str, str, str]]:
+    """(package path, what it owns, its floor) for each row of the map's first table."""
     text = ARCHITECTURE.read_text()
     section = text.split("## The map of packages", 1)[1].split("\n## ", 1)[0]
     table = section.split("Beside the code:", 1)[0]
     rows = []
     for line in table.splitlines():
-        match = re.match(r"\| `([^`]+)` \| (.*?) \|", line)
+        match = re.match(r"\| `([^`]+)` \| (.*) \| (.*?) \|$", line)
         if match:
-            rows.append((match.group(1).rstrip("/"), match.group(2)))
+            rows.append((match.group(1).rstrip("/"), match.group(2), match.group(3)))
     return rows
 
 
@@ -47,7 +47,7 @@ def _tree_packages() -> set[str]:
 def test_the_package_map_names_only_what_exists():
     rows = _map_rows()
     assert len(rows) >= 15, "the map's table was not found in docs/architecture.md"
-    for package, owns in rows:
+    for package, owns, _ in rows:
         assert (ROOT / package / "__init__.py").is_file(), f"docs/architecture.md maps {package}/, which is no package"
         # The files and folders it names as its own (a bare name like `views.py` or `migrations/`).
         for name in re.findall(r"`([\w]+\.py|[\w]+/)`", owns):
@@ -55,7 +55,7 @@ def test_the_package_map_names_only_what_exists():
 
 
 def test_every_package_of_the_tree_is_on_the_map():
-    missing = _tree_packages() - {package for package, _ in _map_rows()}
+    missing = _tree_packages() - {package for package, _, _ in _map_rows()}
     assert not missing, f"add these packages to the map in docs/architecture.md: {sorted(missing)}"
 
 
@@ -69,6 +69,35 @@ def _floors() -> list[list[str]]:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
     (contract,) = [c for c in config["contracts"] if c["id"] == "floors"]
     return [re.split(r"\s*[:|]\s*", layer.strip()) for layer in contract["layers"]]
+
+
+def test_the_map_gives_each_package_the_floor_the_contract_gives_it():
+    floors, rows = _floors(), _map_rows()
+    listed = {package.replace("/", ".") for package, _, _ in rows}
+    for package, _, floor in rows:
+        dotted = package.replace("/", ".")
+        # Its own floor (the package, or a layer it lies in), and those of its modules that are layers
+        # without a row of their own.
+        expected = {
+            number
+            for number, layer in enumerate(floors, start=1)
+            for module in layer
+            if dotted == module
+            or dotted.startswith(module + ".")
+            or (module.rpartition(".")[0] == dotted and module not in listed)
+        }
+        assert {int(n) for n in re.findall(r"\b\d+\b", floor)} == expected, (
+            f"docs/architecture.md puts {package}/ on floor(s) {floor!r}; pyproject.toml says {sorted(expected)}"
+        )
+
+
+def test_every_channel_is_kept_apart_from_the_others():
+    """A new package under inbox/connectors/ is a channel: it must be in the independence contract."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (contract,) = [c for c in config["contracts"] if c["id"] == "channels"]
+    channel_floor = next(layer for layer in _floors() if "inbox.connectors.email" in layer)
+    packages = {f"inbox.connectors.{p.parent.name}" for p in (ROOT / "inbox" / "connectors").glob("*/__init__.py")}
+    assert set(contract["modules"]) == set(channel_floor) >= packages
 
 
 def test_every_module_stands_on_a_floor():
@@ -88,6 +117,9 @@ def test_every_module_stands_on_a_floor():
         and not any(floor.startswith(module + ".") for floor in on_floors)
     )
     assert not loose, f"put these modules on a floor of the 'floors' contract in pyproject.toml: {loose}"
+    for module in ("inbox.settings", "inbox.celery"):
+        ours = {m for m in graph.find_modules_directly_imported_by(module) if m.split(".")[0] in PACKAGES}
+        assert not ours, f"{module} stands beside the floors only while it imports nothing of ours: {ours}"
 
 
 def test_no_import_circle_between_any_two_modules():
@@ -121,12 +153,32 @@ def test_the_import_contracts_catch_what_they_are_for(tmp_path, contract):
 
     path, line = BREAKAGES[contract]
     module = tmp_path / path
-    module.write_text(line + module.read_text())
+    module.write_text(module.read_text() + line)
     broken = subprocess.run(
         [*lint, "--contract", contract], cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(tmp_path)}
     )
     assert broken.returncode == 1, broken.stdout[-2000:]
     assert "BROKEN" in broken.stdout
+
+
+def test_celery_task_names_stay_what_brokers_have_queued():
+    """A task's name is what a broker holds; renaming one strands what a running version queued."""
+    from django.conf import settings
+
+    from inbox.celery import app
+
+    app.loader.import_default_modules()
+    ours = {name for name in app.tasks if not name.startswith("celery.")}
+    assert ours == {
+        "conversations.tasks.message_deliver_task",
+        "conversations.tasks.inbound_event_process_task",
+        "conversations.tasks.sweep_stale_work",
+        "conversations.tasks.wake_snoozed",
+        "conversations.tasks.reroute_offline",
+        "inbox.tasks.imap_poll_all",
+        "inbox.tasks.imap_poll_task",
+    }
+    assert {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()} <= ours
 
 
 def test_the_site_wires_both_seams():

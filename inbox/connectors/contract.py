@@ -181,6 +181,11 @@ def plain_error(exc: Exception) -> str:
     return str(text)[:200]
 
 
+def request_too_large(request) -> bool:
+    """Whether a webhook's body is over ``WEBHOOK_MAX_BODY_BYTES``, by its Content-Length, before it is read."""
+    return int(request.META.get("CONTENT_LENGTH") or 0) > settings.WEBHOOK_MAX_BODY_BYTES
+
+
 def webhook_url(inbox: Inbox) -> str:
     """The public address a provider posts this inbox's events to (and signs, for Twilio)."""
     return f"{settings.PUBLIC_BASE_URL}{reverse('inbound_webhook', args=[inbox.kind, inbox.public_token])}"

@@ -8,8 +8,8 @@ rotation is: put the new key in SECRET_KEY and the old one in SECRET_KEY_FALLBAC
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import dataclass, field
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.apps import apps
@@ -21,11 +21,11 @@ class UnreadableCredentials(Exception):
     """Some stored value decrypts under no configured key: nothing was changed."""
 
 
-@dataclass
+@dataclasses.dataclass
 class RotationReport:
     # For each model with encrypted fields: its name for that many rows, and the primary keys of the
     # rows that were (or, checking, are) under an old key.
-    models: list[tuple[str, list]] = field(default_factory=list)
+    models: list[tuple[str, list]] = dataclasses.field(default_factory=list)
 
     @property
     def stale(self) -> list[tuple[str, list]]:

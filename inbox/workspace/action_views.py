@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from conversations import actions, selectors
 from conversations.actions import ActionRefused
 from conversations.replies import message_reply_on_channel, message_retry
-from inbox.connectors.registry import CONNECTORS
+from inbox.connectors.registry import connector_for_kind
 from inbox.workspace.views import conversation_or_404
 
 SNOOZE_PRESETS = {"1h": "in an hour", "tomorrow": "tomorrow at 9:00", "nextweek": "next Monday at 9:00"}
@@ -56,7 +56,7 @@ def conversation_reply(request, conversation_id):
         return _composer(
             request, conversation, status=422, error="That channel is not one of this customer's.", text=text
         )
-    if files and not CONNECTORS[channel.inbox_kind].sends_attachments:
+    if files and not connector_for_kind(channel.inbox_kind).sends_attachments:
         error = "Attachments can go out by email only; choose an email channel."
         return _composer(request, conversation, status=422, error=error, text=text)
     if seen is not None and not request.POST.get("confirm"):

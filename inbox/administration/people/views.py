@@ -7,10 +7,10 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from inbox.accounts.invitations import invitation_url
 from inbox.accounts.permissions import admin_required
 from inbox.administration.people import selectors
 from inbox.administration.people.services import (
-    invitation_url,
     person_invite,
     person_set_active,
     person_sign_out_everywhere,

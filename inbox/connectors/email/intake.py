@@ -8,7 +8,7 @@ import logging
 
 from django.db import transaction
 
-from conversations.intake import inbound_event_record
+from conversations.intake import inbound_event_process_task, inbound_event_record
 from conversations.models import InboundEvent
 from inbox.connectors.contract import ParseError, unparsed_event_id
 from inbox.connectors.email.connector import EmailConnector
@@ -34,8 +34,6 @@ def mail_record(inbox: Inbox, raw: bytes) -> InboundEvent | None:
         inbox=inbox, external_id=mail_event_id(inbox, raw), raw=raw, content_type=MAIL_CONTENT_TYPE
     )
     if event is not None:
-        from conversations.intake import inbound_event_process_task
-
         # If the broker is down this fails after the mail is safely stored; the sweep picks it up.
         transaction.on_commit(lambda: inbound_event_process_task.delay(event.pk), robust=True)
     return event

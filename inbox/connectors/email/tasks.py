@@ -14,7 +14,9 @@ logger = logging.getLogger(__name__)
 POLL_LOCK_SECONDS = 15 * 60
 
 
-@shared_task
+# Named as it was before it moved here: the name is what the broker queues, so what a running
+# version queued still finds its worker after an upgrade (tests/test_architecture.py keeps the names).
+@shared_task(name="inbox.tasks.imap_poll_all")
 def imap_poll_all() -> None:
     """Celery beat's tick: poll every active email inbox that reads a mailbox over IMAP."""
     for inbox in Inbox.objects.filter(kind=Inbox.Kind.EMAIL, is_active=True):
@@ -22,7 +24,7 @@ def imap_poll_all() -> None:
             imap_poll_task.delay(inbox.pk)
 
 
-@shared_task
+@shared_task(name="inbox.tasks.imap_poll_task")
 def imap_poll_task(inbox_id: int) -> None:
     with poll_lock(inbox_id) as held:
         if not held:
