@@ -4,24 +4,18 @@ of the inbox after commit (``listeners``)."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
-from functools import reduce
-from operator import or_
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from conversations import listeners, notifications
+from conversations.mentions import mentioned_agents
 from conversations.models import CannedResponse, Conversation, ConversationRead, Label, Message, Notification
 from inbox.audit.record import audit_record
 from inbox.models import InboxMembership, Team
 
-# @username, as Django allows usernames: letters, digits and @.+-_
-MENTION = re.compile(r"(?<![\w@])@([\w.+-]+[\w+-])")
-MAX_MENTIONS = 20
 BULK_ACTIONS = {"assign", "label", "resolve", "open"}
 # The rules that may choose an assignee when no person does, as notifications and the log name them.
 ASSIGNED_BY = {"round_robin": "Round-robin"}
@@ -298,7 +292,7 @@ def note_add(*, conversation: Conversation, author, text: str) -> Message:
         )
         Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
         listeners.message_created(note)
-        mentioned = mentioned_agents(conversation=conversation, text=text)
+        mentioned = mentioned_agents(inbox_id=conversation.inbox_id, text=text)
         notifications.notify(
             user_ids=[user.pk for user in mentioned],
             kind=Notification.Kind.MENTION,
@@ -308,17 +302,6 @@ def note_add(*, conversation: Conversation, author, text: str) -> Message:
             text=f"{_name(author)} mentioned you: {text[:150]}",
         )
     return note
-
-
-def mentioned_agents(*, conversation: Conversation, text: str) -> list:
-    """The active agents of the conversation's inbox named as @username in the text."""
-    names = set(MENTION.findall(text))
-    if not names:
-        return []
-    named = reduce(or_, (Q(username__iexact=name) for name in sorted(names)[:MAX_MENTIONS]))
-    return list(
-        get_user_model().objects.filter(named, memberships__inbox_id=conversation.inbox_id, is_active=True).distinct()
-    )
 
 
 def conversation_mark_read(*, user, conversation_id: int) -> None:

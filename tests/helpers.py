@@ -1,6 +1,7 @@
 import json
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from django.db import connection
@@ -70,3 +71,16 @@ def run_concurrently(*calls) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def elsewhere(fn, **kwargs):
+    """Run server-side code off Playwright's thread, as another process of ours would."""
+
+    def call():
+        try:
+            return fn(**kwargs)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call).result()

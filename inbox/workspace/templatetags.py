@@ -4,7 +4,7 @@ from django import template
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
-from conversations.actions import MENTION
+from conversations.mentions import MENTION, PUNCTUATION
 
 register = template.Library()
 
@@ -22,8 +22,14 @@ def is_inline_image(content_type: str) -> bool:
 def mentions(text: str) -> str:
     """A note's text, escaped, with line breaks kept and each @mention marked."""
     escaped = escape(text)
-    marked = MENTION.sub(lambda m: f'<mark class="mention">@{m.group(1)}</mark>', escaped)
+    marked = MENTION.sub(_marked, escaped)
     return mark_safe(re.sub(r"\r?\n", "<br>", marked))  # noqa: S308 - built from escaped text
+
+
+def _marked(match: re.Match) -> str:
+    # Trailing punctuation ends the sentence, not the name.
+    name = match.group(1).rstrip(PUNCTUATION)
+    return f'<mark class="mention">@{name}</mark>{match.group(1)[len(name) :]}' if name else match.group(0)
 
 
 @register.simple_tag

@@ -33,7 +33,7 @@
 
   function tokenAtCaret(input) {
     var upto = input.value.slice(0, input.selectionStart);
-    var match = /(^|\s)([/@])([\w.+-]*)$/.exec(upto);
+    var match = /(^|\s)([/@])([\w.@+-]*)$/.exec(upto);  // sign-in names may hold "@" (an email)
     return match ? { sign: match[2], word: match[3].toLowerCase(), start: upto.length - match[3].length - 1 } : null;
   }
 

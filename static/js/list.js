@@ -79,7 +79,9 @@
       if (before(row, rows[i], ul.dataset.sort)) { next = rows[i]; break; }
     }
     var more = ul.querySelector("li.more");
-    if (!next && more) return;  // it belongs further down: it comes with the next page
+    // A row not yet loaded that sorts below every loaded one comes with the next page; a loaded one
+    // (sent again by a resync) keeps its place at the end of what is loaded.
+    if (!next && more && !old) return;
     ul.insertBefore(row, next || more);
     var empty = document.getElementById("no-conversations");
     if (empty) empty.remove();

@@ -12,7 +12,11 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.helpers import ROOT, database_url
+from conversations.ingest import message_ingest
+from conversations.models import CannedResponse, Label
+from inbox.models import Team
+from tests.factories import InboxFactory, MembershipFactory, UserFactory
+from tests.helpers import ROOT, database_url, elsewhere, inbound
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = [
@@ -163,3 +167,25 @@ def customer_site(tmp_path):
     yield serve
     for server in servers:
         server.shutdown()
+
+
+@pytest.fixture
+def team_inbox(transactional_db):
+    """One inbox, two agents (Sam and Kim), a label, a team, a canned response, two conversations."""
+    inbox = InboxFactory(kind="fake", name="Support")
+    for username, first, last in [("sam", "Sam", "Stone"), ("kim", "Kim", "Lee")]:
+        MembershipFactory(inbox=inbox, user=UserFactory(username=username, first_name=first, last_name=last))
+    Label.objects.create(name="vip", color="#b42318")
+    Team.objects.create(name="Billing")
+    CannedResponse.objects.create(shortcut="thanks", text="Thank you for writing to us!")
+    older = elsewhere(
+        message_ingest,
+        inbox=inbox,
+        inbound=inbound("Where is my parcel?", kind="email", address="ada@example.com", name="Ada Lovelace"),
+    )
+    newer = elsewhere(
+        message_ingest,
+        inbox=inbox,
+        inbound=inbound("Do you ship to Canada?", kind="email", address="grace@example.com", name="Grace Hopper"),
+    )
+    return inbox, older.conversation, newer.conversation

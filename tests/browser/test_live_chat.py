@@ -1,17 +1,15 @@
 """The whole loop as people see it: a visitor on a website, an agent in the workspace."""
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
 from playwright.sync_api import expect
 
 from conversations.ingest import message_ingest
 from conversations.models import Message
 from inbox.connectors.webchat.snippets import widget_snippet
 from tests.factories import InboxFactory, MembershipFactory, UserFactory
-from tests.helpers import inbound
+from tests.helpers import elsewhere, inbound
 
 pytestmark = pytest.mark.browser
 
@@ -21,19 +19,6 @@ def inbox(transactional_db):
     inbox = InboxFactory(kind="webchat", name="Website")
     MembershipFactory(inbox=inbox, user=UserFactory(username="sam", first_name="Sam"))
     return inbox
-
-
-def elsewhere(fn, **kwargs):
-    """Run server-side code off Playwright's thread, as another process of ours would."""
-
-    def call():
-        try:
-            return fn(**kwargs)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(call).result()
 
 
 def signed_in_agent(browser, server, path="/"):

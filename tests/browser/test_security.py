@@ -9,10 +9,9 @@ from playwright.sync_api import expect
 
 from conversations.ingest import message_ingest
 from conversations.models import Label
-from tests.browser.test_live_chat import elsewhere
 from tests.browser.test_workspace import sign_in
 from tests.factories import InboxFactory, MembershipFactory, UserFactory
-from tests.helpers import inbound
+from tests.helpers import elsewhere, inbound
 
 pytestmark = pytest.mark.browser
 

@@ -15,9 +15,9 @@ from twilio.request_validator import RequestValidator
 from inbox.connectors.messenger.connector import signature_of
 from inbox.models import Inbox
 from tests.browser.conftest import AsgiServer
-from tests.browser.test_live_chat import elsewhere
 from tests.browser.test_workspace import shot
 from tests.factories import UserFactory
+from tests.helpers import elsewhere
 from tests.mailservers import SMTP_PASSWORD, SMTP_USER
 
 pytestmark = pytest.mark.browser

@@ -10,12 +10,9 @@ from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
 from conversations.ingest import message_ingest
-from conversations.models import CannedResponse, Conversation, Label
+from conversations.models import Conversation
 from inbox.connectors.fake import sign
-from inbox.models import Team
-from tests.browser.test_live_chat import elsewhere
-from tests.factories import InboxFactory, MembershipFactory, UserFactory
-from tests.helpers import fake_payload, inbound
+from tests.helpers import elsewhere, fake_payload, inbound
 
 pytestmark = pytest.mark.browser
 
@@ -32,28 +29,6 @@ def customer_writes(server, inbox, text, sender, name=""):
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200
-
-
-@pytest.fixture
-def team_inbox(transactional_db):
-    """One inbox, two agents (Sam and Kim), a label, a team, a canned response, two conversations."""
-    inbox = InboxFactory(kind="fake", name="Support")
-    for username, first, last in [("sam", "Sam", "Stone"), ("kim", "Kim", "Lee")]:
-        MembershipFactory(inbox=inbox, user=UserFactory(username=username, first_name=first, last_name=last))
-    Label.objects.create(name="vip", color="#b42318")
-    Team.objects.create(name="Billing")
-    CannedResponse.objects.create(shortcut="thanks", text="Thank you for writing to us!")
-    older = elsewhere(
-        message_ingest,
-        inbox=inbox,
-        inbound=inbound("Where is my parcel?", kind="email", address="ada@example.com", name="Ada Lovelace"),
-    )
-    newer = elsewhere(
-        message_ingest,
-        inbox=inbox,
-        inbound=inbound("Do you ship to Canada?", kind="email", address="grace@example.com", name="Grace Hopper"),
-    )
-    return inbox, older.conversation, newer.conversation
 
 
 def sign_in(browser, server, username, path="/"):

@@ -42,6 +42,27 @@ def test_note_mentions_notify_the_agent_and_never_reach_the_customer(agent_clien
     assert note not in widget_history(inbox_id=fake_inbox.pk, visitor_id="a@x.org", verified_email="a@x.org")
 
 
+@pytest.mark.parametrize(
+    "text, notified",
+    [
+        # An invited agent signs in with their email address.
+        ("@ana@example.com can you look?", ["ana@example.com"]),
+        ("Thanks, @ana@example.com.", ["ana@example.com"]),
+        # The longest sign-in name wins: sam@example.com is not Sam.
+        ("@sam@example.com, yours", ["sam@example.com"]),
+        ("@sam. Yours", ["sam"]),
+        ("@Sam and @ana@example.com", ["ana@example.com", "sam"]),
+        # An address in passing mentions nobody.
+        ("write to ana@example.com", []),
+    ],
+)
+def test_a_mention_names_the_agent_whatever_their_sign_in_name(agent_client, conversation, fake_inbox, text, notified):
+    for username in ("ana@example.com", "sam", "sam@example.com"):
+        MembershipFactory(inbox=fake_inbox, user=UserFactory(username=username, email=username))
+    post(agent_client, conversation.conversation, "reply", {"mode": "note", "text": text})
+    assert sorted(Notification.objects.values_list("user__username", flat=True)) == notified
+
+
 def test_assign_notifies_the_assignee_and_refuses_an_agent_outside_the_inbox(agent_client, conversation, kim):
     c = conversation.conversation
     assert post(agent_client, c, "assign", {"assignee": UserFactory().pk}).status_code == 422

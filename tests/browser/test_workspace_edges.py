@@ -1,0 +1,55 @@
+"""The workspace's edges, in real Chromium: what an agent meets beyond the live core (issue 12)."""
+
+import pytest
+from playwright.sync_api import expect
+
+from conversations.models import Conversation, Notification
+from tests.browser.test_workspace import open_conversation, rows, sign_in
+from tests.factories import ConversationFactory, InboxFactory, MembershipFactory, UserFactory
+from tests.helpers import elsewhere
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def busy_inbox(transactional_db):
+    """An inbox with more conversations than three pages of the list, and Sam, one of its agents."""
+    inbox = InboxFactory(kind="fake", name="Support")
+    MembershipFactory(inbox=inbox, user=UserFactory(username="sam", first_name="Sam", last_name="Stone"))
+    for _ in range(160):
+        ConversationFactory(inbox=inbox, status=Conversation.Status.OPEN)
+    return inbox
+
+
+def test_scrolling_the_list_pane_loads_every_page(browser, asgi_server, busy_inbox):
+    page = sign_in(browser, asgi_server, "sam", "/?view=all")
+    expect(rows(page)).to_have_count(50)
+    page.locator("#conversation-list").hover()
+    for _ in range(40):  # a wheel turn at a time, as a person scrolls the pane the list sits in
+        if rows(page).count() == 160:
+            break
+        page.mouse.wheel(0, 4000)
+        page.wait_for_timeout(150)
+    expect(rows(page)).to_have_count(160)
+    expect(page.locator("#conversation-list .more")).to_have_count(0)
+
+
+def test_the_mention_picker_inserts_what_notifies_an_invited_agent(browser, asgi_server, team_inbox):
+    inbox, ada, _ = team_inbox
+    ana = MembershipFactory(
+        inbox=inbox, user=UserFactory(username="ana@example.com", email="ana@example.com", first_name="Ana")
+    ).user
+    sam = sign_in(browser, asgi_server, "sam")
+    open_conversation(sam, ada)
+    sam.locator("[data-mode-switch=note]").click()
+    sam.locator("#reply-text").press_sequentially("Over to you, @ana@ex")  # the picker follows past the "@"
+    expect(sam.locator("#suggestions li").first).to_contain_text("@ana@example.com")
+    sam.locator("#reply-text").press("Enter")
+    sam.locator("#reply-text").press_sequentially("thanks!")
+    sam.locator("#send-button").click()
+    note = sam.locator(".timeline .message.note").last
+    expect(note.locator("mark.mention")).to_have_text("@ana@example.com")
+    expect(note).to_contain_text("Over to you, @ana@example.com thanks!")
+    assert elsewhere(lambda: list(Notification.objects.filter(kind="mention").values_list("user_id", flat=True))) == [
+        ana.pk
+    ]
