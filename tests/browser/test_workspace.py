@@ -31,8 +31,8 @@ def customer_writes(server, inbox, text, sender, name=""):
         assert response.status == 200
 
 
-def sign_in(browser, server, username, path="/"):
-    context = browser.new_context(timezone_id="UTC", viewport={"width": 1400, "height": 860})
+def sign_in(browser, server, username, path="/", viewport=None):
+    context = browser.new_context(timezone_id="UTC", viewport=viewport or {"width": 1400, "height": 860})
     page = context.new_page()
     page.goto(f"{server.url}/login/?next={path}")
     page.fill("input[name=username]", username)

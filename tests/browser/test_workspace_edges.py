@@ -4,7 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.models import Conversation, Notification
-from tests.browser.test_workspace import open_conversation, rows, sign_in
+from tests.browser.test_workspace import open_conversation, rows, shot, sign_in
 from tests.factories import ConversationFactory, InboxFactory, MembershipFactory, UserFactory
 from tests.helpers import elsewhere
 
@@ -53,3 +53,32 @@ def test_the_mention_picker_inserts_what_notifies_an_invited_agent(browser, asgi
     assert elsewhere(lambda: list(Notification.objects.filter(kind="mention").values_list("user_id", flat=True))) == [
         ana.pk
     ]
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def test_a_phone_shows_one_pane_at_a_time(browser, asgi_server, team_inbox):
+    inbox, ada, _ = team_inbox
+    page = sign_in(browser, asgi_server, "sam", viewport=PHONE)
+    fits = "() => document.documentElement.scrollWidth <= window.innerWidth"
+    # The list fills the screen, and nothing is wider than it.
+    expect(rows(page)).to_have_count(2)
+    assert page.locator("#list-pane").bounding_box()["width"] >= 380
+    assert page.evaluate(fits), "the page is wider than the phone"
+    shot(page, "phone-list")
+    # Then the conversation, alone.
+    open_conversation(page, ada)
+    expect(page.locator("#list-pane")).to_be_hidden()
+    expect(page.locator(".timeline .message").first).to_be_visible()
+    assert page.locator(".timeline-pane").bounding_box()["width"] >= 380 and page.evaluate(fits)
+    shot(page, "phone-conversation")
+    # Then the customer, over it, and back.
+    page.locator("[data-toggle-customer]").first.click()
+    expect(page.locator("#customer-pane")).to_be_visible()
+    assert page.locator("#customer-pane").bounding_box()["width"] >= 380
+    shot(page, "phone-customer")
+    page.locator("#customer-pane .customer-close").click()
+    expect(page.locator("#customer-pane")).to_be_hidden()
+    page.locator(".conversation-header .back").click()
+    expect(rows(page)).to_have_count(2)
