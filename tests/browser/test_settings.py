@@ -308,3 +308,27 @@ def test_a_deactivated_agents_open_workspace_is_disconnected(browser, asgi_serve
     # Kim's socket is closed as "signed out", and the workspace goes to the login page by itself.
     expect(kim).to_have_url(f"{asgi_server.url}/login/?next=/")
     expect(kim.get_by_role("button", name="Sign in")).to_be_visible()
+
+
+def test_the_widget_preview_shows_the_saved_look_before_anything_is_edited(browser, asgi_server, people):
+    inbox = elsewhere(
+        lambda: Inbox.objects.create(
+            kind=Inbox.Kind.WEBCHAT,
+            name="Website",
+            settings={
+                "color": "#b42318",
+                "greeting": "Saved greeting",
+                "prechat_fields": ["email"],
+                "prechat_required": True,
+            },
+        )
+    )
+    admin = sign_in(browser, asgi_server, "ada")
+    admin.goto(f"{asgi_server.url}/settings/inboxes/{inbox.pk}/")
+    admin.locator("#widget-preview").scroll_into_view_if_needed()
+    preview = admin.frame_locator("#widget-preview")
+    bubble = preview.locator("#inbox-chat-widget .bubble")
+    expect(bubble).to_have_css("background-color", "rgb(180, 35, 24)")
+    bubble.click()
+    expect(preview.locator("#inbox-chat-widget .greeting")).to_have_text("Saved greeting")
+    expect(preview.locator("#inbox-chat-widget form.prechat input[name=email]")).to_be_visible()

@@ -26,13 +26,17 @@ def widget_demo_page(request, token):
         raise Http404("No such chat widget in your inboxes.")
     snippet = widget_snippet(inbox)
     preview = bool(request.GET.get("preview"))
+    # What the settings form has not changed (on the page's first load, nothing) is shown as saved.
+    saved, asked = inbox.settings, request.GET
     shown = (
         widget_preview_snippet(
             inbox,
-            color=request.GET.get("color", ""),
-            greeting=request.GET.get("greeting", ""),
-            prechat=request.GET.get("prechat", "").split(","),
-            prechat_required=bool(request.GET.get("prechat_required")),
+            color=asked.get("color", saved.get("color", "")),
+            greeting=asked.get("greeting", saved.get("greeting", "")),
+            prechat=asked["prechat"].split(",") if "prechat" in asked else saved.get("prechat_fields", []),
+            prechat_required=bool(asked.get("prechat_required"))
+            if "prechat" in asked
+            else bool(saved.get("prechat_required")),
         )
         if preview
         else snippet
