@@ -20,6 +20,9 @@ from inbox.models import Inbox
 
 logger = logging.getLogger(__name__)
 
+# How an inbox's health line begins when a reply through it was given up on.
+SEND_FAILED = "A reply could not be sent:"
+
 # Delivery states only move forward; a late "sent" must not undo "read".
 STATUS_RANK = {
     Message.Status.QUEUED: 0,
@@ -85,6 +88,8 @@ def message_deliver(*, message_id: int) -> None:
         raise
     if message.inbox.needs_reconnection:
         Inbox.objects.filter(pk=message.inbox_id).update(needs_reconnection="")
+    if message.inbox.last_error.startswith(SEND_FAILED):  # a check's own error stays until it passes
+        Inbox.objects.filter(pk=message.inbox_id).update(last_error="", last_error_at=None)
     try:
         with transaction.atomic():
             # Sent now, by the provider's clock as near as we know it: read watermarks compare to it.
@@ -109,7 +114,13 @@ def _reply_subject(subject: str) -> str:
 
 
 def message_mark_failed(*, message_id: int, reason: str) -> None:
-    _status_advance(message_id, Message.Status.FAILED, reason)
+    """Give up on a reply, with the reason: on the message, and on its inbox's health line until a
+    send through the inbox succeeds again."""
+    if _status_advance(message_id, Message.Status.FAILED, reason):
+        inbox_id = Message.objects.filter(pk=message_id).values_list("inbox_id", flat=True).first()
+        Inbox.objects.filter(pk=inbox_id).update(
+            last_error=f"{SEND_FAILED} {reason}"[:500], last_error_at=timezone.now()
+        )
 
 
 def backoff_seconds(retries: int) -> float:

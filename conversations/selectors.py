@@ -7,6 +7,8 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.formats import date_format
 
 from conversations.models import (
     Attachment,
@@ -380,6 +382,7 @@ class ReplyChannel:
     inbox_name: str
     inbox_kind: str
     blocked: str = ""  # why a reply cannot go out this way now, for the composer to say before sending
+    last_at: datetime | None = None  # the customer's latest message this way
 
     @property
     def value(self) -> str:
@@ -387,7 +390,12 @@ class ReplyChannel:
 
     @property
     def label(self) -> str:
-        return f"{self.inbox_name} · {self.address}"
+        if self.inbox_kind != "webchat":
+            return f"{self.inbox_name} · {self.address}"
+        # A chat visitor's address is our own random id: say when they wrote instead.
+        if self.last_at is None:
+            return f"{self.inbox_name} · chat"
+        return f"{self.inbox_name} · chat of {date_format(timezone.localtime(self.last_at), 'SHORT_DATE_FORMAT')}"
 
 
 def reply_channels(*, user, conversation: Conversation) -> list[ReplyChannel]:
@@ -418,6 +426,7 @@ def reply_channels(*, user, conversation: Conversation) -> list[ReplyChannel]:
                 opted_out_at=row["identity__opted_out_at"],
                 last_inbound_at=row["last"],
             ),
+            row["last"],
         )
         for row in rows
     ]

@@ -64,3 +64,8 @@ class CustomerMerge(models.Model):
     merged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     undone_at = models.DateTimeField(null=True, blank=True)
+
+    @property
+    def target_display_before(self) -> str:
+        """The target as agents knew it before the merge (it may have taken the source's name)."""
+        return self.target_name_before or f"Customer #{self.target_id}"

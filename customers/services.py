@@ -1,6 +1,7 @@
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from conversations import listeners
 from customers.models import ContactIdentity, Customer, CustomerMerge
 from inbox.audit.record import audit_record
 from inbox.connectors.contract import IdentityClaim
@@ -116,6 +117,7 @@ def customer_merge(*, source: Customer, target: Customer, actor=None) -> Custome
             target=target,
             merge=record,
         )
+        _announce(target.pk)
     return record
 
 
@@ -146,7 +148,20 @@ def customer_merge_undo(*, merge: CustomerMerge, actor=None) -> Customer:
             target=source,
             merge=merge,
         )
+        _announce(source.pk, target.pk)
     return source
+
+
+# Open workspaces show the customer's name on every row and header of theirs: they hear of the most
+# recently active of the conversations a merge touched (older rows show it when next loaded).
+ANNOUNCED_AFTER_MERGE = 200
+
+
+def _announce(*customer_ids: int) -> None:
+    from conversations.models import Conversation
+
+    latest = Conversation.objects.filter(customer_id__in=customer_ids).order_by("-last_message_at", "-id")
+    listeners.conversations_updated(list(latest.values_list("pk", flat=True)[:ANNOUNCED_AFTER_MERGE]))
 
 
 def _audit_merge(*, actor, action: str, summary: str, target: Customer, merge: CustomerMerge) -> None:

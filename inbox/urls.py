@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from inbox.accounts import views as account_views
 from inbox.connectors.email import views as email_views
@@ -21,4 +23,6 @@ urlpatterns = [
     ),
     path("hooks/<str:kind>/<str:token>/", webhook_views.inbound_webhook, name="inbound_webhook"),
     path("try/<str:token>/", webchat_views.widget_demo_page, name="widget_demo"),
+    # Pages without our <link rel="icon"> (the Django admin's) still get the icon browsers ask for here.
+    path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True), name="favicon"),
 ]

@@ -5,7 +5,6 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm, SetPasswordForm
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -55,7 +54,8 @@ def accept_invitation(request, uidb64, token):
     """The invitation link: choose a password, and you are in."""
     user = invited_user(uidb64, token)
     if user is None:
-        raise Http404("This invitation link has expired or was already used. Ask an admin for a new one.")
+        # A page of its own, not Http404: the person holding the link needs to know what to do.
+        return render(request, "accounts/invitation_expired.html", status=404)
     form = SetPasswordForm(user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         form.save()

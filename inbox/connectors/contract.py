@@ -3,7 +3,8 @@
 Inbound: ``verify`` a request (raising ``WebhookVerificationFailed``), then ``parse`` the stored raw
 bytes into normalized ``InboundMessage``s (and ``parse_status`` into ``StatusUpdate``s). Outbound:
 ``send`` an ``OutboundMessage`` and return the provider's id, or raise ``SendError`` saying whether a
-retry can help. Before the agent writes, ``reply_blocked`` says what the provider would refuse.
+retry can help. Before the agent writes, ``reply_blocked`` says what the provider would refuse, and
+``setup_missing`` tells an admin what the inbox still lacks.
 
 This module is a foundation: conversations and every channel package import it, and it imports
 nothing of theirs. Which connector serves which kind is ``inbox.connectors.registry``.
@@ -149,6 +150,11 @@ class Connector:
 
     def send(self, outbound: OutboundMessage) -> str:
         raise NotImplementedError
+
+    def setup_missing(self, inbox: Inbox) -> str:
+        """What the inbox still lacks before it can receive and send, said to an admin ("what to do"
+        included); "" when nothing does. An inbox saved without its credentials is not healthy."""
+        return ""
 
     def reply_blocked(
         self, *, inbox_settings: dict, opted_out_at: datetime | None, last_inbound_at: datetime | None

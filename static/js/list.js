@@ -43,7 +43,8 @@
   function markRead(id) {
     clearTimeout(readTimer[id]);
     readTimer[id] = setTimeout(function () {
-      htmx.ajax("POST", "/conversations/" + id + "/read/", { swap: "none" });
+      // A read mark lost with the connection is set again the next time the conversation is open.
+      htmx.ajax("POST", "/conversations/" + id + "/read/", { swap: "none" }).catch(function () {});
     }, 500);
   }
 
@@ -130,7 +131,7 @@
     }
     if (evt.target.matches("[data-search-close]")) {
       var body = document.getElementById("list-body");
-      htmx.ajax("GET", "/?" + (body ? body.dataset.listQuery : ""), { target: "#list-pane" });
+      htmx.ajax("GET", "/?" + (body ? body.dataset.listQuery : ""), { target: "#list-pane" }).catch(function () {});
     }
   });
   document.addEventListener("htmx:configRequest", function (evt) {

@@ -19,6 +19,26 @@
     { code: "[45]..", swap: false, error: true },
   ];
 
+  // Live events speak of panes that may not be on this screen (a timeline not open, the header of a
+  // conversation after a bulk action, a sidebar of another customer): such a fragment is dropped
+  // before htmx looks for its target, which it would report as an error.
+  htmx.defineExtension("quiet-oob", {
+    transformResponse: function (text) {
+      if (text.indexOf("hx-swap-oob") === -1) return text;
+      var holder = document.createElement("template");
+      holder.innerHTML = text;
+      var dropped = false;
+      Array.prototype.slice.call(holder.content.children).forEach(function (node) {
+        var spec = node.getAttribute("hx-swap-oob");
+        if (spec === null) return;
+        var colon = spec.indexOf(":");
+        var selector = colon > 0 ? spec.slice(colon + 1) : node.id ? "#" + CSS.escape(node.id) : "";
+        if (selector && !document.querySelector(selector)) { node.remove(); dropped = true; }
+      });
+      return dropped ? holder.innerHTML : text;
+    },
+  });
+
   // Label colours come as data-label-color rather than style="": the Content-Security-Policy refuses
   // inline styles, but a property set from script is allowed. A mutation observer reaches every
   // chip however it arrives (htmx swaps, socket events, the list's own upserts) before it is painted.
@@ -119,7 +139,8 @@
     if (openCustomer()) url += "&customer=" + encodeURIComponent(openCustomer());
     var pane = document.querySelector(".timeline-pane");
     if (pane) url += "&conversation=" + encodeURIComponent(pane.dataset.conversation);
-    htmx.ajax("GET", url, { swap: "none" }).finally(function () { syncing = false; });
+    // A sync that fails (the server restarting, the session signed out) is simply tried again later.
+    htmx.ajax("GET", url, { swap: "none" }).catch(function () {}).finally(function () { syncing = false; });
   }
   setInterval(sync, 60000);
   document.addEventListener("visibilitychange", function () {
@@ -155,6 +176,7 @@
   // On a tablet the customer sidebar opens over the timeline.
   document.addEventListener("click", function (evt) {
     if (evt.target.closest("[data-toggle-customer]")) document.querySelector(".panes").classList.toggle("show-customer");
+    if (evt.target.closest("[data-close-customer]")) document.querySelector(".panes").classList.remove("show-customer");
   });
 
   // Day separators in the agent's own time zone, redrawn whenever the timeline changes.

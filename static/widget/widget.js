@@ -57,11 +57,11 @@
   // by script. Older browsers get the <style> element.
   var css =
     ':host{all:initial}[hidden]{display:none!important}' +
-    '.badge{position:absolute;top:-4px;right:-4px;min-width:20px;height:20px;border-radius:10px;background:#d92d20;color:#fff;font:600 12px/20px system-ui,sans-serif;text-align:center;display:none}' +
+    '.badge{position:absolute;top:-4px;inset-inline-end:-4px;min-width:20px;height:20px;border-radius:10px;background:#d92d20;color:#fff;font:600 12px/20px system-ui,sans-serif;text-align:center;display:none}' +
     '.bubble svg{width:28px;height:28px;fill:#fff}' +
     '.greeting{align-self:center;color:#667085;font-size:13px;text-align:center}' +
-    '.bubble{position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:50%;border:0;background:var(--accent,#1f6feb);color:#fff;font:600 24px system-ui,sans-serif;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);z-index:2147483646}' +
-    '.panel{position:fixed;right:20px;bottom:88px;width:340px;max-width:calc(100vw - 40px);height:460px;max-height:calc(100vh - 120px);display:none;flex-direction:column;background:#fff;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.25);font:14px/1.4 system-ui,sans-serif;color:#1b1f24;overflow:hidden;z-index:2147483647}' +
+    '.bubble{position:fixed;inset-inline-end:20px;bottom:20px;width:56px;height:56px;border-radius:50%;border:0;background:var(--accent,#1f6feb);color:#fff;font:600 24px system-ui,sans-serif;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);z-index:2147483646}' +
+    '.panel{position:fixed;inset-inline-end:20px;bottom:88px;width:340px;max-width:calc(100vw - 40px);height:460px;max-height:calc(100vh - 120px);display:none;flex-direction:column;background:#fff;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.25);font:14px/1.4 system-ui,sans-serif;color:#1b1f24;overflow:hidden;z-index:2147483647}' +
     '.panel.open{display:flex}' +
     'header{padding:12px 16px;background:var(--accent,#1f6feb);color:#fff;font-weight:600;display:flex;justify-content:space-between}' +
     'header .state{font-weight:400;font-size:12px;opacity:.85}' +
@@ -92,11 +92,11 @@
     '<section class="panel" role="dialog" aria-label="Chat">' +
     '<header><span>Chat with us</span><span class="state">connecting…</span></header>' +
     '<form class="prechat" hidden><p>Before we start:</p>' +
-    '<input name="name" autocomplete="name" placeholder="Your name" aria-label="Your name" hidden>' +
+    '<input name="name" dir="auto" autocomplete="name" placeholder="Your name" aria-label="Your name" hidden>' +
     '<input name="email" type="email" autocomplete="email" placeholder="Your email" aria-label="Your email" hidden>' +
     '<div><button class="start" type="submit">Start chat</button> <button class="skip" type="button">Skip</button></div></form>' +
     '<ol class="log" aria-live="polite"></ol><p class="typing" aria-live="polite"></p><p class="notice" role="alert"></p>' +
-    '<form><textarea name="text" maxlength="10000" placeholder="Write a message…" aria-label="Message"></textarea>' +
+    '<form><textarea name="text" dir="auto" maxlength="10000" placeholder="Write a message…" aria-label="Message"></textarea>' +
     '<button class="send" type="submit">Send</button></form></section>';
   if (constructed) {
     var sheet = new CSSStyleSheet();
@@ -166,6 +166,7 @@
     }
     var li = document.createElement("li");
     li.className = "msg " + (message.sender === "visitor" ? "visitor" : "agent") + (clientId ? " pending" : "");
+    li.dir = "auto";  // Arabic or Hebrew reads right to left, whatever the site's own direction
     if (message.sender !== "visitor" && message.author) {
       var who = document.createElement("span");
       who.className = "author";

@@ -70,12 +70,21 @@ def browser(transactional_db, monkeypatch):
         yield browser
         browser.close()
     if browser.violations:
-        pytest.fail("the Content-Security-Policy refused something:\n" + "\n".join(browser.violations))
+        pytest.fail(
+            "a page broke (a CSP refusal, a console error, an uncaught error):\n" + "\n".join(browser.violations)
+        )
+
+
+# Console errors that mean our page is broken, whatever the test looks at: htmx told of a fragment
+# with nowhere to go, and a browser asking for a favicon we do not serve. (Network errors while a test
+# stops its server, and the 409s and 429s tests provoke, are what they should be.)
+BROKEN_PAGE_SIGNS = ("oobErrorNoTarget", "favicon.ico")
 
 
 class CspGuardedBrowser:
-    """The browser, noting each Content-Security-Policy violation its pages report: what the policy
-    refuses is broken for a real user, even where the test's own checks happen not to look."""
+    """The browser, noting each Content-Security-Policy violation its pages report, and each console
+    error that says our page is broken: what a real user would meet, even where the test's own checks
+    happen not to look. Uncaught script errors count too."""
 
     def __init__(self, browser):
         self._browser = browser
@@ -87,15 +96,24 @@ class CspGuardedBrowser:
     def new_context(self, **kwargs):
         context = self._browser.new_context(**kwargs)
         context.on("console", self._console)
+        context.on(
+            "weberror",
+            lambda error: self.violations.append(f"uncaught on {error.page and error.page.url}: {error.error}"),
+        )
         return context
 
     def new_page(self, **kwargs):
         page = self._browser.new_page(**kwargs)
         page.on("console", self._console)
+        page.on("pageerror", lambda error: self.violations.append(f"uncaught on {page.url}: {error!r}"))
         return page
 
     def _console(self, message):
         if "Content Security Policy" in message.text:
+            self.violations.append(f"{message.location.get('url')}: {message.text}")
+        elif message.type == "error" and any(
+            sign in f"{message.location.get('url')} {message.text}" for sign in BROKEN_PAGE_SIGNS
+        ):
             self.violations.append(f"{message.location.get('url')}: {message.text}")
 
 
@@ -158,6 +176,7 @@ def customer_site(tmp_path):
 
     def serve(html: str) -> str:
         (tmp_path / "index.html").write_text(html)
+        (tmp_path / "favicon.ico").write_bytes(b"")  # the customer's own; ours are checked for 404s
         server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(tmp_path)))
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)

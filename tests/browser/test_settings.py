@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import expect
 from twilio.request_validator import RequestValidator
 
+from inbox.accounts.invitations import invitation_url
 from inbox.connectors.messenger.connector import signature_of
 from inbox.models import Inbox
 from tests.browser.conftest import AsgiServer
@@ -332,3 +333,33 @@ def test_the_widget_preview_shows_the_saved_look_before_anything_is_edited(brows
     bubble.click()
     expect(preview.locator("#inbox-chat-widget .greeting")).to_have_text("Saved greeting")
     expect(preview.locator("#inbox-chat-widget form.prechat input[name=email]")).to_be_visible()
+
+
+# For each box and radio of a page: how far its label's text starts from it, and whether they share a line.
+BOX_GAPS = """() => Array.from(document.querySelectorAll('input[type=checkbox], input[type=radio]'))
+  .filter(box => box.labels.length && box.offsetParent)
+  .map(box => {
+    const label = box.labels[0], range = document.createRange();
+    const text = Array.from(label.childNodes).find(node => node.nodeType === 3 && node.textContent.trim());
+    range.selectNodeContents(text);
+    const b = box.getBoundingClientRect(), t = range.getBoundingClientRect();
+    return {name: box.name, gap: t.left - b.right, apart: Math.abs((t.top + t.bottom) / 2 - (b.top + b.bottom) / 2)};
+  })"""
+
+
+def test_settings_forms_keep_each_box_beside_its_label_and_the_invitation_page_reads_down(browser, asgi_server, people):
+    admin = sign_in(browser, asgi_server, "ada")
+    for path in ("/settings/people/", "/settings/inboxes/new/webchat/"):
+        admin.goto(f"{asgi_server.url}{path}")
+        gaps = admin.evaluate(BOX_GAPS)
+        assert len(gaps) >= 2, f"no boxes found on {path}"
+        for box in gaps:
+            assert 0 <= box["gap"] <= 16 and box["apart"] <= 6, f"{path}: {box}"
+    # An invited person's page: the heading, the words and the form one under the other, not squeezed.
+    link = elsewhere(lambda: invitation_url(UserFactory(username="new@example.com", first_name="Noor", password="!")))
+    guest = browser.new_page(viewport={"width": 1200, "height": 800})
+    guest.goto(link)
+    heading, form = guest.locator("h1").bounding_box(), guest.locator("form.card").bounding_box()
+    assert form["width"] >= 380 and heading["width"] >= 200
+    field = guest.locator("input[type=password]").first.bounding_box()
+    assert field["y"] > heading["y"] and field["width"] >= 300

@@ -1,12 +1,19 @@
 """The workspace's edges, in real Chromium: what an agent meets beyond the live core (issue 12)."""
 
+import io
+
 import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.management import call_command
 from playwright.sync_api import expect
 
+from conversations.ingest import message_ingest
 from conversations.models import Conversation, Notification
-from tests.browser.test_workspace import open_conversation, rows, shot, sign_in
+from inbox.management.commands.demo import DEMO_MAIL
+from tests.browser.test_workspace import customer_writes, open_conversation, rows, shot, sign_in
 from tests.factories import ConversationFactory, InboxFactory, MembershipFactory, UserFactory
-from tests.helpers import elsewhere
+from tests.helpers import elsewhere, inbound
 
 pytestmark = pytest.mark.browser
 
@@ -74,7 +81,7 @@ def test_a_phone_shows_one_pane_at_a_time(browser, asgi_server, team_inbox):
     assert page.locator(".timeline-pane").bounding_box()["width"] >= 380 and page.evaluate(fits)
     shot(page, "phone-conversation")
     # Then the customer, over it, and back.
-    page.locator("[data-toggle-customer]").first.click()
+    page.locator(".customer-toggle").click()
     expect(page.locator("#customer-pane")).to_be_visible()
     assert page.locator("#customer-pane").bounding_box()["width"] >= 380
     shot(page, "phone-customer")
@@ -82,3 +89,99 @@ def test_a_phone_shows_one_pane_at_a_time(browser, asgi_server, team_inbox):
     expect(page.locator("#customer-pane")).to_be_hidden()
     page.locator(".conversation-header .back").click()
     expect(rows(page)).to_have_count(2)
+
+
+def test_every_pane_tells_the_same_story_after_resolve_and_merge(browser, asgi_server, team_inbox):
+    inbox, ada, grace = team_inbox
+    chat = InboxFactory(kind="webchat", name="Website")
+    MembershipFactory(inbox=chat, user=elsewhere(lambda: User.objects.get(username="sam")))
+    visitor = elsewhere(
+        message_ingest, inbox=chat, inbound=inbound("Hi, it's Ada again", kind="webchat", address="v-7f3a9c0d1e")
+    ).conversation
+    sam = sign_in(browser, asgi_server, "sam")
+
+    # Resolving shows in the header, the list and the sidebar alike.
+    open_conversation(sam, ada)
+    sam.locator(".conversation-header button", has_text="Resolve").click()
+    expect(sam.locator(f"#status-{ada.pk}")).to_contain_text("Resolved")
+    expect(sam.locator(f"#past-status-{ada.pk}")).to_have_text("Resolved")
+
+    # The nameless visitor takes Ada in: the banner names both as they were.
+    open_conversation(sam, visitor)
+    expect(sam.locator("#customer-pane .identities")).not_to_contain_text("v-7f3a9c0d1e")
+    expect(sam.locator("#customer-pane .identities")).to_contain_text("Website chat since")
+    sam.locator("#merge-section summary").click()
+    sam.locator("#merge-search").press_sequentially("Ada Love")
+    sam.locator("#merge-candidates button", has_text="Ada Lovelace").click()
+    sam.locator("#merge-confirm").click()
+    expect(sam.locator(".merge-banner")).to_contain_text(f"Merged Ada Lovelace into Customer #{visitor.customer_id}")
+    # Every pane now says Ada: the header, the sidebar, and the list's row, live.
+    expect(sam.locator(".conversation-header h1")).to_have_text("Ada Lovelace")
+    expect(sam.locator("#customer-pane h2")).to_have_text("Ada Lovelace")
+    expect(sam.locator(f"#conv-row-{visitor.pk} .customer")).to_have_text("Ada Lovelace")
+    # The reply picker names the chat by when Ada wrote, never by the visitor's internal id.
+    picker = sam.locator("#composer select[name=channel]")
+    expect(picker).to_contain_text("Website · chat of")
+    expect(picker).not_to_contain_text("v-7f3a9c0d1e")
+
+
+def test_events_for_panes_not_on_screen_are_dropped_quietly(browser, asgi_server, team_inbox):
+    inbox, ada, grace = team_inbox
+    sam = sign_in(browser, asgi_server, "sam")
+    errors, icons = [], []
+    sam.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    sam.on("response", lambda response: "favicon" in response.url and icons.append(response.status))
+    sam.reload()
+    expect(sam.locator("#connection")).to_have_text("live")
+    # Neither conversation is open: their headers and timelines are nowhere on the page.
+    for row in (ada, grace):
+        sam.locator(f"#conv-row-{row.pk} input.select").check()
+    sam.locator("#bulk-action").select_option("resolve")
+    sam.locator("#bulk-form button[type=submit]").click()
+    expect(rows(sam)).to_have_count(0)  # resolved: out of the Open list, live
+    customer_writes(asgi_server, inbox, "One more thing", "ada@example.com")  # its timeline is not open either
+    expect(rows(sam)).to_have_count(1)
+    assert not [text for text in errors if "oobErrorNoTarget" in text], errors
+    assert icons and set(icons) == {200}
+
+
+ARABIC = "مرحبا، لم يصل طلبي رقم ١٠٤٢ بعد. هل يمكنكم التحقق من شركة الشحن من فضلكم؟ شكرا جزيلا لكم على المساعدة"
+
+
+def test_arabic_reads_right_to_left_in_every_pane(browser, asgi_server, team_inbox):
+    inbox, _, _ = team_inbox
+    sam = sign_in(browser, asgi_server, "sam")
+    customer_writes(asgi_server, inbox, ARABIC, "layla@example.com", name="ليلى حسن")
+    row = sam.locator("#conversation-list .conversation-row").first
+    expect(row.locator(".customer")).to_have_text("ليلى حسن")
+    rtl = "element => element.matches(':dir(rtl)')"
+    # The list's preview is cut at its end (the left), never at its start.
+    assert row.locator(".customer").evaluate(rtl) and row.locator(".preview").evaluate(rtl)
+    row.locator("a").click()
+    bubble = sam.locator(".timeline .message .text").last
+    expect(bubble).to_contain_text("مرحبا")
+    assert bubble.evaluate(rtl) and sam.locator(".conversation-header h1").evaluate(rtl)
+    assert sam.locator("#customer-pane h2").evaluate(rtl)
+    # An agent answering in Arabic writes right to left too, and English stays left to right.
+    sam.locator("#reply-text").fill("شكرا، سنتحقق الآن")
+    assert sam.locator("#reply-text").evaluate(rtl)
+    assert not sam.locator(".conversation-header .inbox-name").evaluate(rtl)
+    shot(sam, "arabic-conversation")
+
+
+def test_mail_taken_from_the_command_line_appears_live(browser, asgi_server, team_inbox):
+    inbox, _, _ = team_inbox
+    mail = elsewhere(
+        lambda: InboxFactory(kind="email", name="Support email", settings={"address": "support@example.com"})
+    )
+    elsewhere(lambda: MembershipFactory(inbox=mail, user=User.objects.get(username="sam")))
+    sam = sign_in(browser, asgi_server, "sam")
+    expect(rows(sam)).to_have_count(2)
+    out = io.StringIO()
+    # As the demo says to: the shipped sample, handed to the running server (PUBLIC_BASE_URL is it).
+    sample = str(DEMO_MAIL / "order-question.eml")
+    elsewhere(lambda: call_command("email", "ingest", "--inbox", str(mail.pk), sample, stdout=out))
+    expect(rows(sam).first).to_contain_text("I ordered the walnut desk lamp")
+    if settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("InMemoryChannelLayer"):
+        # Only the server's process reaches the sockets: the mail went through it.
+        assert f"delivered to the server at {asgi_server.url}" in out.getvalue()

@@ -352,6 +352,7 @@ EXEMPT_NAMES = {
     "accept_invitation": "an invited person chooses a password: the signed, single-use token is the check "
     "(test_an_invitation_link_with_a_wrong_token_is_404_and_shows_no_one)",
     "logout": "signing out takes no id and shows no data",
+    "favicon": "a redirect to the site's icon, a static file like the stylesheet",
     "inbound_webhook": "providers post here; the inbox token in the URL plus the signature is the check "
     "(test_webhooks_answer_404_to_a_wrong_token_and_403_to_a_missing_signature)",
     "email_provider_webhook": "email providers post here; token plus signature or basic auth "

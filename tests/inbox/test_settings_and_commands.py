@@ -147,7 +147,8 @@ def test_demo_prepares_a_ready_to_try_site_and_can_run_twice(capsys, django_capt
         call_command("demo")
     out = capsys.readouterr().out
     assert "admin / inbox-demo" in out
-    assert set(Inbox.objects.values_list("kind", flat=True)) == set(Inbox.Kind.values)
+    # Every kind a person can connect; the test suite's own connector stays out of sight.
+    assert set(Inbox.objects.values_list("kind", flat=True)) == set(Inbox.Kind.values) - {Inbox.Kind.FAKE}
     from inbox.management.commands.demo import SAMPLES
 
     assert Conversation.objects.count() == len(SAMPLES)  # once, though run twice
@@ -155,7 +156,24 @@ def test_demo_prepares_a_ready_to_try_site_and_can_run_twice(capsys, django_capt
 
     client = Client()
     assert client.login(username="admin", password="inbox-demo")
-    assert "Ada Lovelace" in client.get("/").content.decode()
+    workspace = client.get("/").content.decode()
+    assert "Ada Lovelace" in workspace and "Test channel" not in workspace and "Fake" not in workspace
+    assert "Test channel" not in client.get("/settings/people/").content.decode()
+    # Without credentials, SMS and Messenger say they are not connected, and what to add.
+    inboxes = client.get("/settings/inboxes/").content.decode()
+    assert "Not connected: add the Twilio Account SID and Auth Token" in inboxes
+    assert "Not connected: add the Facebook page" in inboxes
+
+
+@pytest.mark.django_db
+def test_the_demo_clears_away_the_test_inbox_earlier_demos_made(settings, django_capture_on_commit_callbacks):
+    from tests.factories import InboxFactory
+
+    settings.DEBUG = True
+    InboxFactory(kind=Inbox.Kind.FAKE, name="Test channel")
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("demo")
+    assert not Inbox.objects.filter(kind=Inbox.Kind.FAKE).exists()
 
 
 def test_encrypted_credentials_keep_their_types_and_read_old_values(db):

@@ -12,11 +12,14 @@ for it to be moved to a folder once stored.
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils import timezone
 from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
 
 from conversations.intake import inbound_event_record_failed
 from inbox.connectors.email.intake import MAIL_CONTENT_TYPE, mail_event_id, mail_record
@@ -60,8 +63,28 @@ def imap_poll(inbox: Inbox) -> PollResult:
     try:
         return _poll(inbox, cursor, folder, move_to, config)
     except Exception as exc:
-        ImapCursor.objects.filter(pk=cursor.pk).update(last_error=f"{type(exc).__name__}: {exc}"[:2000])
+        # A sentence for the admin, then the technical detail on a line of its own (shown on request).
+        detail = f"{type(exc).__name__}: {exc}"
+        ImapCursor.objects.filter(pk=cursor.pk).update(last_error=f"{imap_failure(exc, config)}\n{detail}"[:2000])
         raise
+
+
+def imap_failure(exc: Exception, config: dict) -> str:
+    """What went wrong reading the mailbox, and what to do, in a sentence."""
+    where = f"{config.get('host')}:{config.get('port') or ('993' if config.get('ssl', True) else '143')}"
+    if isinstance(exc, LoginError):
+        return "The mail server refused the username or password: correct them in the inbox's settings."
+    if isinstance(exc, socket.gaierror):
+        return f"The mail server {config.get('host')} could not be found: check its name in the inbox's settings."
+    if isinstance(exc, ConnectionRefusedError):
+        return f"Nothing answers at {where}: check the mail server's name and port."
+    if isinstance(exc, TimeoutError):  # socket.timeout too
+        return f"The mail server at {where} did not answer in time; it is tried again later."
+    if isinstance(exc, ssl.SSLError):
+        return f"No secure connection could be made to {where}: check the port and the SSL setting."
+    if isinstance(exc, IMAPClientError):
+        return "The mail server refused a request: check the folder names in the inbox's settings."
+    return "Reading the mailbox failed; it is tried again later."
 
 
 def _poll(inbox: Inbox, cursor: ImapCursor, folder: str, move_to: str, config: dict) -> PollResult:

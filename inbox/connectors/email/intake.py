@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import logging
 
+import requests
 from django.db import transaction
+from django.urls import reverse
 
 from conversations.intake import inbound_event_process_task, inbound_event_record
 from conversations.models import InboundEvent
@@ -37,3 +39,26 @@ def mail_record(inbox: Inbox, raw: bytes) -> InboundEvent | None:
         # If the broker is down this fails after the mail is safely stored; the sweep picks it up.
         transaction.on_commit(lambda: inbound_event_process_task.delay(event.pk), robust=True)
     return event
+
+
+DELIVERY_TIMEOUT_SECONDS = 30
+
+
+def mail_deliver_to_server(inbox: Inbox, raw: bytes, base_url: str) -> bool:
+    """Hand a raw mail to the running server's raw-MIME webhook, as a mail server would; False if
+    no server answers there. On the embedded default only the server's own process reaches agents'
+    open workspaces, so mail taken from the command line goes through it to appear live."""
+    url = f"{base_url}{reverse('inbound_webhook', args=[inbox.kind, inbox.public_token])}"
+    try:
+        response = requests.post(
+            url,
+            data=raw,
+            headers={"Content-Type": MAIL_CONTENT_TYPE},
+            auth=("inbox", inbox.secret),
+            timeout=DELIVERY_TIMEOUT_SECONDS,
+        )
+    except requests.RequestException:
+        return False
+    if response.status_code != 200:
+        raise ValueError(f"the server at {base_url} refused the mail ({response.status_code}): {response.text[:200]}")
+    return True

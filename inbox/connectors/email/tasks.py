@@ -26,6 +26,8 @@ def imap_poll_all() -> None:
 
 @shared_task(name="inbox.tasks.imap_poll_task")
 def imap_poll_task(inbox_id: int) -> None:
+    if cache.get(_backoff_key(inbox_id)):
+        return  # failed lately: left alone until its wait is over
     with poll_lock(inbox_id) as held:
         if not held:
             return
@@ -33,8 +35,35 @@ def imap_poll_task(inbox_id: int) -> None:
             inbox = Inbox.objects.filter(pk=inbox_id, is_active=True).first()
             if inbox is not None:
                 imap_poll(inbox)
-        except Exception:  # noqa: BLE001 - recorded on the cursor; the next tick tries again
-            logger.warning("IMAP poll of inbox %s failed", inbox_id, exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - recorded on the cursor, where admins see it
+            wait = _back_off(inbox_id)
+            # One line, no traceback: a wrong password would otherwise fill the log every minute.
+            logger.warning(
+                "IMAP poll of inbox %s failed (%s: %s); next try in %d s", inbox_id, type(exc).__name__, exc, wait
+            )
+        else:
+            cache.delete(_failures_key(inbox_id))
+
+
+# After each failure in a row the mailbox waits twice as long, up to an hour, before the next try.
+BACKOFF_FIRST_SECONDS = 120
+BACKOFF_MAX_SECONDS = 3600
+
+
+def _back_off(inbox_id: int) -> int:
+    failures = cache.get(_failures_key(inbox_id), 0) + 1
+    cache.set(_failures_key(inbox_id), failures, timeout=BACKOFF_MAX_SECONDS * 2)
+    wait = min(BACKOFF_FIRST_SECONDS * 2 ** (failures - 1), BACKOFF_MAX_SECONDS)
+    cache.set(_backoff_key(inbox_id), True, timeout=wait)
+    return wait
+
+
+def _failures_key(inbox_id: int) -> str:
+    return f"imap-poll-failures:{inbox_id}"
+
+
+def _backoff_key(inbox_id: int) -> str:
+    return f"imap-poll-backoff:{inbox_id}"
 
 
 @contextlib.contextmanager

@@ -230,6 +230,14 @@ class MessengerConnector(Connector):
             return data["message_id"]
         raise self._error(response.status_code, data.get("error") or {})
 
+    def setup_missing(self, inbox) -> str:
+        credentials = inbox.credentials or {}
+        if not inbox.settings.get("page_id") or not credentials.get("page_access_token"):
+            return "Not connected: add the Facebook page's id and access token, then check the connection."
+        if not credentials.get("app_secret"):
+            return "Not connected: add the Meta app's secret, which proves that webhooks come from Meta."
+        return ""
+
     def reply_blocked(self, *, inbox_settings: dict, opted_out_at, last_inbound_at) -> str:
         tagged = bool(inbox_settings.get("human_agent_tag"))
         if last_inbound_at and datetime.now(UTC) - last_inbound_at > (

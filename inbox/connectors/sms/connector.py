@@ -100,6 +100,14 @@ class SmsConnector(Connector):
     kind = "sms"
     webhook_response = (EMPTY_TWIML, "text/xml")
 
+    def setup_missing(self, inbox) -> str:
+        credentials = inbox.credentials or {}
+        if not credentials.get("account_sid") or not credentials.get("auth_token"):
+            return "Not connected: add the Twilio Account SID and Auth Token, then check the connection."
+        if not inbox.settings.get("from_number") and not inbox.settings.get("messaging_service_sid"):
+            return "Not connected: add the number (or Messaging Service) replies are sent from."
+        return ""
+
     def reply_blocked(self, *, inbox_settings: dict, opted_out_at, last_inbound_at) -> str:
         return "they opted out (texted STOP) and must text START first" if opted_out_at else ""
 

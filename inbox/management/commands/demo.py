@@ -1,5 +1,6 @@
 import os
 import uuid
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -13,13 +14,17 @@ from inbox.administration.inboxes.services import inbox_create, membership_add
 from inbox.connectors.contract import IdentityClaim, InboundMessage
 from inbox.models import Inbox, Team
 
+# Sample mails to hand to the running demo (`manage.py email ingest`), as a mail server would.
+DEMO_MAIL = Path(__file__).resolve().parents[1] / "demo_mail"
+
 DEMO_INBOX_NAMES = {
     Inbox.Kind.WEBCHAT: "Website chat",
     Inbox.Kind.EMAIL: "Support email",
     Inbox.Kind.SMS: "Text messages",
     Inbox.Kind.MESSENGER: "Facebook page",
-    Inbox.Kind.FAKE: "Test channel",
 }
+# What the first demos made for the test suite's own connector: it belongs in tests, not on screen.
+OLD_TEST_INBOX = "Test channel"
 DEMO_INBOX_SETTINGS = {
     Inbox.Kind.WEBCHAT: {"greeting": "Hi there! Ask us anything."},
     Inbox.Kind.EMAIL: {"address": "support@example.com"},
@@ -37,7 +42,6 @@ SAMPLES = [
     (Inbox.Kind.EMAIL, "Katherine Johnson", ["Hello, I was charged twice for order #2231."], None),
     (Inbox.Kind.SMS, "Margaret Hamilton", ["Is the store open on Sunday?"], None),
     (Inbox.Kind.MESSENGER, "Hedy Lamarr", ["Hi! Do you have the blue one in size M?"], None),
-    (Inbox.Kind.FAKE, "Alan Turing", ["Can I change the email on my account?"], None),
 ]
 
 
@@ -60,6 +64,8 @@ class Command(BaseCommand):
         if created:
             admin.set_password(password)
             admin.save()
+        # The demo's own sample data, from before: a fresh demo has no test inbox on screen.
+        Inbox.objects.filter(kind=Inbox.Kind.FAKE, name=OLD_TEST_INBOX).delete()
         inboxes = {}
         for kind, name in DEMO_INBOX_NAMES.items():
             inbox = Inbox.objects.filter(kind=kind, name=name).first()
@@ -78,7 +84,8 @@ class Command(BaseCommand):
         self.stdout.write(f"  Try the widget:  {base}/try/{inboxes[Inbox.Kind.WEBCHAT].public_token}/")
         email = inboxes[Inbox.Kind.EMAIL].pk
         self.stdout.write(
-            f"  Try email:       DEBUG=true .venv/bin/python manage.py email ingest --inbox {email} FILE.eml"
+            f"  Try email:       DEBUG=true .venv/bin/python manage.py email ingest --inbox {email} "
+            f"{DEMO_MAIL.relative_to(settings.BASE_DIR)}/*.eml"
         )
 
     def _workspace_extras(self, admin):

@@ -1,13 +1,14 @@
 import sys
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
 from conversations.intake import inbound_event_process, inbound_event_receive
 from conversations.models import InboundEvent
 from inbox.connectors.email.imap import imap_config, imap_poll
-from inbox.connectors.email.intake import MAIL_CONTENT_TYPE, mail_event_id
+from inbox.connectors.email.intake import MAIL_CONTENT_TYPE, mail_deliver_to_server, mail_event_id
 from inbox.connectors.email.tasks import poll_lock
 from inbox.models import Inbox
 
@@ -24,6 +25,12 @@ class Command(BaseCommand):
         ingest = sub.add_parser("ingest", help="Ingest raw RFC 5322 mail: files, or - for standard input.")
         ingest.add_argument("--inbox", type=int, required=True, help="The email inbox's id.")
         ingest.add_argument("files", nargs="+", metavar="FILE")
+        ingest.add_argument(
+            "--direct",
+            action="store_true",
+            help="Store here even on the embedded default, where only mail handed to the running server "
+            "appears live (by default it goes through the server at PUBLIC_BASE_URL when one answers).",
+        )
         replay = sub.add_parser("replay", help="Process again every failed email event (of one inbox).")
         replay.add_argument("--inbox", type=int)
         poll = sub.add_parser("poll", help="Fetch new mail from the IMAP mailboxes of email inboxes.")
@@ -38,9 +45,23 @@ class Command(BaseCommand):
         inbox = Inbox.objects.filter(pk=options["inbox"], kind=Inbox.Kind.EMAIL).first()
         if inbox is None:
             raise CommandError(f"no email inbox with id {options['inbox']}")
+        through_server = not options["direct"] and _embedded_layer()
         failed = 0
         for name in options["files"]:
             raw = sys.stdin.buffer.read() if name == "-" else self._read(name)
+            if through_server:
+                try:
+                    delivered = mail_deliver_to_server(inbox, raw, settings.PUBLIC_BASE_URL)
+                except ValueError as exc:
+                    raise CommandError(str(exc)) from exc
+                if delivered:
+                    self.stdout.write(f"{name}: delivered to the server at {settings.PUBLIC_BASE_URL}, live for agents")
+                    continue
+                self.stdout.write(
+                    f"No server answers at {settings.PUBLIC_BASE_URL}: storing here; open workspaces show it "
+                    "when they are reloaded."
+                )
+                through_server = False
             messages = inbound_event_receive(
                 inbox=inbox, external_id=mail_event_id(inbox, raw), raw=raw, content_type=MAIL_CONTENT_TYPE
             )
@@ -93,3 +114,8 @@ class Command(BaseCommand):
                 self.stderr.write(f"{inbox}: {type(exc).__name__}: {exc}")
                 return
             self.stdout.write(f"{inbox}: {result.fetched} fetched, {result.stored} new")
+
+
+def _embedded_layer() -> bool:
+    """Whether agents' sockets hear only the server's own process (Channels' in-memory layer)."""
+    return settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("InMemoryChannelLayer")

@@ -341,3 +341,23 @@ def test_saving_an_inbox_keeps_a_deactivated_member(admin_client):
     data["name"] = "Renamed"
     admin_client.post(f"/settings/inboxes/{inbox.pk}/", data)
     assert list(Inbox.objects.get(pk=inbox.pk).members.all()) == [away]
+
+
+def test_a_failed_reply_shows_on_its_inbox_until_a_send_succeeds(
+    admin_client, admin_user, django_capture_on_commit_callbacks
+):
+    from conversations.replies import message_reply
+    from tests.factories import ConversationFactory
+
+    inbox = InboxFactory(kind="fake", name="Shop", settings={"fake_fail": "permanent"})
+    conversation = ConversationFactory(inbox=inbox)
+    with django_capture_on_commit_callbacks(execute=True):
+        message_reply(conversation=conversation, author=admin_user, text="Your parcel left today.")
+    health = admin_client.get("/settings/inboxes/").content.decode()
+    assert "A reply could not be sent: fake provider refused: permanent" in health and "Healthy" not in health
+
+    Inbox.objects.filter(pk=inbox.pk).update(settings={})
+    with django_capture_on_commit_callbacks(execute=True):
+        message_reply(conversation=conversation, author=admin_user, text="And here is the tracking link.")
+    health = admin_client.get("/settings/inboxes/").content.decode()
+    assert "Healthy" in health and "could not be sent" not in health

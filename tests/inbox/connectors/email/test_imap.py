@@ -7,7 +7,7 @@ from conversations.models import InboundEvent, Message
 from inbox.connectors.email.imap import imap_poll
 from inbox.connectors.email.tasks import imap_poll_all
 from inbox.models import ImapCursor
-from tests.factories import InboxFactory
+from tests.factories import InboxFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -155,3 +155,29 @@ def test_a_mail_too_big_to_take_is_kept_as_its_headers_and_the_mailbox_goes_on(
     assert failed.external_id == "q1@example.com" and "over the 2000-byte limit" in failed.error
     assert b"Subject: Question 1" in bytes(failed.raw)
     assert ImapCursor.objects.get(inbox=mailbox_inbox).last_uid == 2
+
+
+def test_a_mailbox_that_cannot_be_read_logs_one_line_says_why_and_backs_off(db, caplog, client):
+    import socket
+
+    from inbox.connectors.email.tasks import imap_poll_task
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    inbox = InboxFactory(
+        kind="email",
+        name="Support",
+        credentials={"imap": {"host": "127.0.0.1", "port": port, "ssl": False, "username": "u", "password": "p"}},
+    )
+    with caplog.at_level("WARNING", logger="inbox.connectors.email.tasks"):
+        imap_poll_task(inbox.pk)
+        imap_poll_task(inbox.pk)  # the next minute's tick: still waiting, not tried again
+    assert len(caplog.records) == 1 and caplog.records[0].exc_info is None
+    assert "next try in 120 s" in caplog.records[0].getMessage()
+    assert ImapCursor.objects.get(inbox=inbox).last_error.startswith(f"Nothing answers at 127.0.0.1:{port}")
+
+    client.force_login(UserFactory(is_staff=True))
+    health = client.get("/settings/inboxes/").content.decode()
+    assert f"Mailbox: Nothing answers at 127.0.0.1:{port}: check the mail server" in health
+    assert "ConnectionRefusedError" in health.split("<summary>Details</summary>", 1)[1]  # a click away

@@ -34,11 +34,13 @@ def ingest(inbox, *files, stdin=None):
         real = sys.stdin
         sys.stdin = io.TextIOWrapper(io.BytesIO(stdin))
         try:
-            call_command("email", "ingest", "--inbox", str(inbox.pk), "-", stdout=out, stderr=io.StringIO())
+            call_command("email", "ingest", "--direct", "--inbox", str(inbox.pk), "-", stdout=out, stderr=io.StringIO())
         finally:
             sys.stdin = real
     else:
-        call_command("email", "ingest", "--inbox", str(inbox.pk), *map(str, files), stdout=out, stderr=io.StringIO())
+        call_command(
+            "email", "ingest", "--direct", "--inbox", str(inbox.pk), *map(str, files), stdout=out, stderr=io.StringIO()
+        )
     return out.getvalue()
 
 

@@ -33,7 +33,9 @@ def ingest(inbox, raw: bytes):
     real = sys.stdin
     sys.stdin = io.TextIOWrapper(io.BytesIO(raw))
     try:
-        call_command("email", "ingest", "--inbox", str(inbox.pk), "-", stdout=io.StringIO(), stderr=io.StringIO())
+        call_command(
+            "email", "ingest", "--direct", "--inbox", str(inbox.pk), "-", stdout=io.StringIO(), stderr=io.StringIO()
+        )
     finally:
         sys.stdin = real
 
