@@ -108,6 +108,11 @@
     if (first && first.id && first.id !== evt.detail.target.id && document.getElementById(first.id)) {
       evt.detail.shouldSwap = false;
     }
+    // A resync sends again what did not change (a header, a status): left as it is, so that a click
+    // on it at that moment is not lost to a swap.
+    if (first && first.id === evt.detail.target.id && first.isEqualNode(evt.detail.target)) {
+      evt.detail.shouldSwap = false;
+    }
   });
 
   // A message fetched by a resync can be older than ones the socket delivered meanwhile: keep the

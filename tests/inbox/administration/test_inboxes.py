@@ -361,3 +361,10 @@ def test_a_failed_reply_shows_on_its_inbox_until_a_send_succeeds(
         message_reply(conversation=conversation, author=admin_user, text="And here is the tracking link.")
     health = admin_client.get("/settings/inboxes/").content.decode()
     assert "Healthy" in health and "could not be sent" not in health
+
+
+def test_the_inbox_list_names_each_assignment_rule_whole(admin_client):
+    InboxFactory(name="Chat", routing="round_robin", routing_capacity=5)
+    InboxFactory(name="Mail", kind="email")
+    page = admin_client.get("/settings/inboxes/").content.decode()
+    assert "Round-robin, at most 5 each" in page and ">Manual<" in page and "…" not in page
