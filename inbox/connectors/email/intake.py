@@ -44,10 +44,11 @@ def mail_record(inbox: Inbox, raw: bytes) -> InboundEvent | None:
 DELIVERY_TIMEOUT_SECONDS = 30
 
 
-def mail_deliver_to_server(inbox: Inbox, raw: bytes, base_url: str) -> bool:
-    """Hand a raw mail to the running server's raw-MIME webhook, as a mail server would; False if
-    no server answers there. On the embedded default only the server's own process reaches agents'
-    open workspaces, so mail taken from the command line goes through it to appear live."""
+def mail_deliver_to_server(inbox: Inbox, raw: bytes, base_url: str) -> str:
+    """Hand a raw mail to the running server's raw-MIME webhook, as a mail server would; "" once it
+    took it, else why not (the caller then stores the mail itself: nothing is lost). On the embedded
+    default only the server's own process reaches agents' open workspaces, so mail taken from the
+    command line goes through it to appear live."""
     url = f"{base_url}{reverse('inbound_webhook', args=[inbox.kind, inbox.public_token])}"
     try:
         response = requests.post(
@@ -58,7 +59,5 @@ def mail_deliver_to_server(inbox: Inbox, raw: bytes, base_url: str) -> bool:
             timeout=DELIVERY_TIMEOUT_SECONDS,
         )
     except requests.RequestException:
-        return False
-    if response.status_code != 200:
-        raise ValueError(f"the server at {base_url} refused the mail ({response.status_code}): {response.text[:200]}")
-    return True
+        return f"no server answers at {base_url}"
+    return "" if response.status_code == 200 else f"the server at {base_url} answered {response.status_code}"

@@ -50,18 +50,11 @@ class Command(BaseCommand):
         for name in options["files"]:
             raw = sys.stdin.buffer.read() if name == "-" else self._read(name)
             if through_server:
-                try:
-                    delivered = mail_deliver_to_server(inbox, raw, settings.PUBLIC_BASE_URL)
-                except ValueError as exc:
-                    raise CommandError(str(exc)) from exc
-                if delivered:
+                not_taken = mail_deliver_to_server(inbox, raw, settings.PUBLIC_BASE_URL)
+                if not not_taken:
                     self.stdout.write(f"{name}: delivered to the server at {settings.PUBLIC_BASE_URL}, live for agents")
                     continue
-                self.stdout.write(
-                    f"No server answers at {settings.PUBLIC_BASE_URL}: storing here; open workspaces show it "
-                    "when they are reloaded."
-                )
-                through_server = False
+                self.stdout.write(f"{name}: {not_taken}, so it is stored here; open workspaces show it on reload.")
             messages = inbound_event_receive(
                 inbox=inbox, external_id=mail_event_id(inbox, raw), raw=raw, content_type=MAIL_CONTENT_TYPE
             )

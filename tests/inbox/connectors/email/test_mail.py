@@ -10,6 +10,7 @@ from django.core.management import call_command
 from conversations.models import Attachment, Conversation, InboundEvent, Message
 from conversations.replies import message_reply
 from inbox.connectors.email.parsing import parse_mail
+from inbox.management.commands.demo import DEMO_MAIL
 from tests.factories import InboxFactory, MembershipFactory
 from tests.helpers import SHARED
 
@@ -478,3 +479,16 @@ def test_agent_attaches_files_to_an_email_reply_within_the_limit(
         sent = agent_client.post(url, {"text": "see attached", "files": [SimpleUploadedFile("a.txt", b"hello")]})
     assert sent.status_code == 200
     assert [(name, content) for name, content, _ in mail.outbox[-1].attachments] == [("a.txt", "hello")]
+
+
+def test_the_command_line_stores_the_mail_itself_when_no_server_takes_it(email_inbox, settings):
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        settings.PUBLIC_BASE_URL = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    out = io.StringIO()
+    sample = DEMO_MAIL / "return-request.eml"
+    call_command("email", "ingest", "--inbox", str(email_inbox.pk), str(sample), stdout=out, stderr=io.StringIO())
+    assert f"no server answers at {settings.PUBLIC_BASE_URL}, so it is stored here" in out.getvalue()
+    assert Message.objects.get().text.startswith("Hi! The jacket from order #3099 is too small.")
