@@ -487,6 +487,8 @@ def test_the_command_line_stores_the_mail_itself_when_no_server_takes_it(email_i
     with socket.socket() as closed:  # a port nothing listens on
         closed.bind(("127.0.0.1", 0))
         settings.PUBLIC_BASE_URL = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    # The embedded default, where the command first tries the running server (on Redis it need not).
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     out = io.StringIO()
     sample = DEMO_MAIL / "return-request.eml"
     call_command("email", "ingest", "--inbox", str(email_inbox.pk), str(sample), stdout=out, stderr=io.StringIO())
