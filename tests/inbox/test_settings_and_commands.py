@@ -167,10 +167,11 @@ def test_demo_prepares_a_ready_to_try_site_and_can_run_twice(capsys, django_capt
 
 @pytest.mark.django_db
 def test_the_demo_clears_away_the_test_inbox_earlier_demos_made(settings, django_capture_on_commit_callbacks):
-    from tests.factories import InboxFactory
+    from tests.factories import ConversationFactory, InboxFactory, MessageFactory
 
     settings.DEBUG = True
-    InboxFactory(kind=Inbox.Kind.FAKE, name="Test channel")
+    old = InboxFactory(kind=Inbox.Kind.FAKE, name="Test channel")
+    MessageFactory(conversation=ConversationFactory(inbox=old))  # what earlier demos put in it
     with django_capture_on_commit_callbacks(execute=True):
         call_command("demo")
     assert not Inbox.objects.filter(kind=Inbox.Kind.FAKE).exists()

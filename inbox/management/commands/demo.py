@@ -5,10 +5,11 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 from django.utils import timezone
 
 from conversations.ingest import message_ingest
-from conversations.models import CannedResponse, Label
+from conversations.models import CannedResponse, Conversation, InboundEvent, Label
 from conversations.replies import message_reply
 from inbox.administration.inboxes.services import inbox_create, membership_add
 from inbox.connectors.contract import IdentityClaim, InboundMessage
@@ -64,8 +65,13 @@ class Command(BaseCommand):
         if created:
             admin.set_password(password)
             admin.save()
-        # The demo's own sample data, from before: a fresh demo has no test inbox on screen.
-        Inbox.objects.filter(kind=Inbox.Kind.FAKE, name=OLD_TEST_INBOX).delete()
+        # The demo's own sample data, from before: a fresh demo has no test inbox on screen. Its
+        # conversations and events protect it, so they go first (their messages go with them).
+        old = Inbox.objects.filter(kind=Inbox.Kind.FAKE, name=OLD_TEST_INBOX)
+        with transaction.atomic():
+            Conversation.objects.filter(inbox__in=old).delete()
+            InboundEvent.objects.filter(inbox__in=old).delete()
+            old.delete()
         inboxes = {}
         for kind, name in DEMO_INBOX_NAMES.items():
             inbox = Inbox.objects.filter(kind=kind, name=name).first()
