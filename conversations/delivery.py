@@ -14,7 +14,14 @@ from django.utils import timezone
 from conversations import listeners
 from conversations.models import Message
 from customers.models import ContactIdentity
-from inbox.connectors.contract import AttachmentContent, IdentityClaim, OutboundMessage, SendError, StatusUpdate
+from inbox.connectors.contract import (
+    AttachmentContent,
+    IdentityClaim,
+    OutboundMessage,
+    SendError,
+    StatusUpdate,
+    with_detail,
+)
 from inbox.connectors.registry import connector_for
 from inbox.models import Inbox
 
@@ -82,7 +89,7 @@ def message_deliver(*, message_id: int) -> None:
         if isinstance(exc, SendError) and exc.recipient_opted_out:
             ContactIdentity.objects.filter(pk=identity.pk).update(opted_out_at=timezone.now())
         if isinstance(exc, SendError) and exc.needs_reconnection:
-            Inbox.objects.filter(pk=message.inbox_id).update(needs_reconnection=str(exc)[:500])
+            Inbox.objects.filter(pk=message.inbox_id).update(needs_reconnection=exc.shown[:500])
         # Back in the queue, so a retry (or the stale-message sweep) can claim it again.
         Message.objects.filter(pk=message_id, status=Message.Status.SENDING).update(status=Message.Status.QUEUED)
         raise
@@ -113,10 +120,11 @@ def _reply_subject(subject: str) -> str:
     return subject if subject.lower().startswith("re:") or not subject else f"Re: {subject}"
 
 
-def message_mark_failed(*, message_id: int, reason: str) -> None:
-    """Give up on a reply, with the reason: on the message, and on its inbox's health line until a
-    send through the inbox succeeds again."""
-    if _status_advance(message_id, Message.Status.FAILED, reason):
+def message_mark_failed(*, message_id: int, reason: str, inbox_at_fault: bool = True) -> None:
+    """Give up on a reply, with the reason (a sentence, then its detail): on the message, and, unless
+    the trouble lies with the recipient alone, on its inbox's health line until a send through the
+    inbox succeeds again."""
+    if _status_advance(message_id, Message.Status.FAILED, reason) and inbox_at_fault:
         inbox_id = Message.objects.filter(pk=message_id).values_list("inbox_id", flat=True).first()
         Inbox.objects.filter(pk=inbox_id).update(
             last_error=f"{SEND_FAILED} {reason}"[:500], last_error_at=timezone.now()
@@ -138,7 +146,14 @@ def message_deliver_task(self, message_id: int) -> None:
         # In-process (the embedded default) there is no worker to wait in: fail at once, with the reason.
         if retryable and self.request.retries < settings.SEND_MAX_RETRIES and not self.request.is_eager:
             raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
-        message_mark_failed(message_id=message_id, reason=str(exc) or type(exc).__name__)
+        if isinstance(exc, SendError):
+            message_mark_failed(message_id=message_id, reason=exc.shown, inbox_at_fault=not exc.recipient)
+        else:
+            # Our own fault, not the provider's: the agent gets a sentence, the log the traceback.
+            logger.exception("sending message %s failed unexpectedly", message_id)
+            message_mark_failed(
+                message_id=message_id, reason=with_detail("The reply could not be sent.", type(exc).__name__)
+            )
 
 
 def messages_requeue_stale(*, older_than: timedelta) -> list[int]:

@@ -12,20 +12,21 @@ inserts ``@`` and the whole sign-in name, followed by a space, which this reads 
 from __future__ import annotations
 
 import re
-from functools import reduce
-from operator import or_
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db.models.functions import Lower
 
 MENTION = re.compile(r"(?<![\w@])@([\w.@+-]+)")
 PUNCTUATION = ".@+-"
 MAX_MENTIONS = 20
+# Django's sign-in names are at most 150 characters: nothing longer can name anyone, and the cut
+# keeps a note of punctuation from asking about thousands of names.
+MAX_NAME_LENGTH = 150
 
 
 def mention_candidates(token: str) -> list[str]:
     """The sign-in names a mention's run of characters may mean, longest first."""
-    token = token.rstrip(PUNCTUATION)
+    token = token[:MAX_NAME_LENGTH].rstrip(PUNCTUATION)
     cuts = [i for i, char in enumerate(token) if char in PUNCTUATION and i > 0]
     return [token, *(token[:i] for i in reversed(cuts))] if token else []
 
@@ -40,11 +41,8 @@ def mentioned_agents(*, inbox_id: int, text: str) -> list:
     members = {
         user.get_username().lower(): user
         for user in get_user_model()
-        .objects.filter(
-            reduce(or_, (Q(username__iexact=name) for name in sorted(names))),
-            memberships__inbox_id=inbox_id,
-            is_active=True,
-        )
+        .objects.annotate(name=Lower("username"))
+        .filter(name__in=sorted(names), memberships__inbox_id=inbox_id, is_active=True)
         .distinct()
     }
     found = {}

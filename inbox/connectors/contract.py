@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import socket
+import ssl
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -35,15 +37,34 @@ class ParseError(ValueError):
 
 
 class SendError(Exception):
+    """A send that failed. Its text is a sentence for the agent (what failed, what to do); ``detail``
+    is the technical part, shown on request."""
+
     def __init__(
-        self, message: str, *, retryable: bool, recipient_opted_out: bool = False, needs_reconnection: bool = False
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        detail: str = "",
+        recipient: bool = False,
+        recipient_opted_out: bool = False,
+        needs_reconnection: bool = False,
     ):
         super().__init__(message)
         self.retryable = retryable
+        self.detail = detail
+        # The trouble lies with this recipient (a bad number, a closed window), not with the inbox,
+        # whose health stays as it is.
+        self.recipient = recipient or recipient_opted_out
         # The provider says the recipient unsubscribed: record it on their identity.
         self.recipient_opted_out = recipient_opted_out
         # The provider refuses our credentials: the inbox must be reconnected by an admin.
         self.needs_reconnection = needs_reconnection
+
+    @property
+    def shown(self) -> str:
+        """The sentence, then the detail on lines of its own (``failure_parts`` splits them again)."""
+        return with_detail(str(self), self.detail)
 
 
 @dataclass(frozen=True)
@@ -170,21 +191,53 @@ class CheckResult:
 
     name: str  # what was checked: "IMAP", "SMTP", "Twilio account", "Facebook page"
     ok: bool
-    detail: str
+    detail: str  # a sentence: what happened, and what to do about it
     # The provider refused the credentials themselves (not a network blip): reconnect.
     credentials_refused: bool = False
+    technical: str = ""  # the library's own words, shown on request
 
 
 # An admin waits for a check's answer.
 CHECK_TIMEOUT_SECONDS = 10
 
 
-def plain_error(exc: Exception) -> str:
-    """A library's error as short plain text for a check's result (IMAP errors come as bytes)."""
+def plain_error(exc: BaseException) -> str:
+    """A library's error as short plain text, for the technical detail (IMAP errors come as bytes)."""
     text = exc.args[0] if exc.args else str(exc)
     if isinstance(text, bytes):
         text = text.decode(errors="replace")
-    return str(text)[:200]
+    return f"{type(exc).__name__}: {str(text)[:300]}"
+
+
+def with_detail(sentence: str, detail: str) -> str:
+    """What people are shown of a failure, stored in one text: the sentence, then the detail."""
+    return f"{sentence}\n{detail}" if detail else sentence
+
+
+def unreachable(service: str, exc: BaseException) -> str:
+    """Why ``service`` could not be reached, as a sentence a person can act on.
+
+    HTTP libraries wrap the socket's error (requests → urllib3 → socket), in ``args`` as often as in
+    ``__cause__``: the whole chain is read, by type and, for wrapped ones, by name.
+    """
+    chain, seen = [exc], set()
+    while chain and len(seen) < 20:
+        error = chain.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        names = type(error).__name__
+        if isinstance(error, socket.gaierror) or "NameResolution" in names:
+            return f"{service} could not be found: check this server's internet connection and DNS."
+        if isinstance(error, ConnectionRefusedError):
+            return f"{service} refused the connection: check its address and port."
+        if isinstance(error, TimeoutError) or "Timeout" in names:
+            return f"{service} did not answer in time."
+        if isinstance(error, ssl.SSLError) or "SSLError" in names:
+            return f"No secure connection could be made to {service}: check its address and security setting."
+        chain += [e for e in (error.__cause__, error.__context__, getattr(error, "reason", None)) if e is not None]
+        chain += [arg for arg in error.args if isinstance(arg, BaseException)]
+    return f"{service} could not be reached."
 
 
 def request_too_large(request) -> bool:

@@ -67,6 +67,10 @@ class FakeConnector(Connector):
     def send(self, outbound: OutboundMessage) -> str:
         failure = outbound.inbox.settings.get("fake_fail")
         if failure:
-            raise SendError(f"fake provider refused: {failure}", retryable=failure == "temporary")
+            raise SendError(
+                "The test provider refused the message.",
+                detail=f"fake_fail={failure}",
+                retryable=failure == "temporary",
+            )
         outbox.append(outbound)
         return f"fake-{outbound.message_id}"

@@ -19,6 +19,13 @@ def is_inline_image(content_type: str) -> bool:
 
 
 @register.filter
+def failure_parts(text: str) -> tuple[str, str]:
+    """A stored failure (``contract.with_detail``) as its sentence and its technical detail."""
+    sentence, _, detail = (text or "").partition("\n")
+    return sentence, detail
+
+
+@register.filter
 def mentions(text: str) -> str:
     """A note's text, escaped, with line breaks kept and each @mention marked."""
     escaped = escape(text)

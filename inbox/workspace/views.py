@@ -27,6 +27,7 @@ def list_context(request, state: ListState | None = None) -> dict:
     return {
         "rows": rows,
         "next_cursor": next_cursor.encode() if next_cursor else "",
+        "next_position": next_cursor,
         "state": state,
         "list_query": state.query,
     }

@@ -80,9 +80,9 @@
       if (before(row, rows[i], ul.dataset.sort)) { next = rows[i]; break; }
     }
     var more = ul.querySelector("li.more");
-    // A row not yet loaded that sorts below every loaded one comes with the next page; a loaded one
-    // (sent again by a resync) keeps its place at the end of what is loaded.
-    if (!next && more && !old) return;
+    // The "more" item carries the last loaded row's position: a row sorting after it comes with the
+    // next page, so placing it now would show it twice once that page arrives.
+    if (!next && more && before(more, row, ul.dataset.sort)) return;
     ul.insertBefore(row, next || more);
     var empty = document.getElementById("no-conversations");
     if (empty) empty.remove();

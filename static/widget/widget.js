@@ -166,14 +166,19 @@
     }
     var li = document.createElement("li");
     li.className = "msg " + (message.sender === "visitor" ? "visitor" : "agent") + (clientId ? " pending" : "");
-    li.dir = "auto";  // Arabic or Hebrew reads right to left, whatever the site's own direction
     if (message.sender !== "visitor" && message.author) {
       var who = document.createElement("span");
       who.className = "author";
+      who.dir = "auto";
       who.textContent = message.author;
       li.appendChild(who);
     }
-    li.appendChild(document.createTextNode(message.text));
+    // Each piece of text takes its own direction (an Arabic reply under a Latin name, or the reverse).
+    var text = document.createElement("span");
+    text.className = "text";
+    text.dir = "auto";
+    text.textContent = message.text;
+    li.appendChild(text);
     if (clientId) li.dataset.clientId = clientId;
     if (message.id) { li.dataset.messageId = message.id; shown[message.id] = true; }
     log.appendChild(li);

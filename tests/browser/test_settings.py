@@ -259,7 +259,7 @@ def test_check_connection_reports_success_and_a_clear_failure(
         },
     )
     check_connection(admin)
-    expect(admin.locator("#check-results")).to_contain_text("Twilio account: OK, signed in to 'Acme Support'")
+    expect(admin.locator("#check-results")).to_contain_text("Twilio account: OK. Signed in to 'Acme Support'")
     admin.fill("[name=auth_token]", "a-wrong-token")
     save(admin)
     check_connection(admin)
@@ -289,12 +289,14 @@ def test_check_connection_reports_success_and_a_clear_failure(
     admin.select_option("[name=smtp_security]", "none")
     save(admin)
     check_connection(admin)
-    expect(admin.locator("#check-results")).to_contain_text("IMAP: OK, signed in")
-    expect(admin.locator("#check-results")).to_contain_text("SMTP: OK, signed in")
+    expect(admin.locator("#check-results")).to_contain_text("IMAP: OK. Signed in")
+    expect(admin.locator("#check-results")).to_contain_text("SMTP: OK. Signed in")
     admin.fill("[name=imap_password]", "not-the-password")
     save(admin)
     check_connection(admin)
-    expect(admin.locator("#check-results")).to_contain_text("IMAP: failed: the server refused the username or password")
+    expect(admin.locator("#check-results")).to_contain_text(
+        "IMAP: failed. The server refused the username or password."
+    )
     shot(admin, "settings-check-connection")
 
 

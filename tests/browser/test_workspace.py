@@ -4,6 +4,7 @@ import re
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.contrib.auth.models import User
@@ -34,7 +35,7 @@ def customer_writes(server, inbox, text, sender, name=""):
 def sign_in(browser, server, username, path="/", viewport=None):
     context = browser.new_context(timezone_id="UTC", viewport=viewport or {"width": 1400, "height": 860})
     page = context.new_page()
-    page.goto(f"{server.url}/login/?next={path}")
+    page.goto(f"{server.url}/login/?next={quote(path)}")  # a path with a query keeps all of it
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", "pw-for-tests")
     page.click("button[type=submit]")

@@ -1,11 +1,13 @@
 """The workspace's edges, in real Chromium: what an agent meets beyond the live core (issue 12)."""
 
 import io
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from conversations.ingest import message_ingest
@@ -39,6 +41,31 @@ def test_scrolling_the_list_pane_loads_every_page(browser, asgi_server, busy_inb
         page.wait_for_timeout(150)
     expect(rows(page)).to_have_count(160)
     expect(page.locator("#conversation-list .more")).to_have_count(0)
+
+
+def test_a_resync_under_the_waiting_sort_never_shows_a_row_twice(browser, asgi_server, busy_inbox):
+    start = timezone.now() - timedelta(days=1)
+    for n, conversation in enumerate(Conversation.objects.order_by("pk")):
+        Conversation.objects.filter(pk=conversation.pk).update(waiting_since=start + timedelta(minutes=n))
+    page = sign_in(browser, asgi_server, "sam", "/?view=all&sort=waiting")
+    expect(rows(page)).to_have_count(50)
+    # The longest waiting was answered and the customer wrote again while this page missed both
+    # events: it now waits least, below everything loaded, and comes with a later page.
+    first = Conversation.objects.get(pk=rows(page).first.get_attribute("data-id"))
+    page.wait_for_load_state("networkidle")  # the socket's own first resync is done
+    Conversation.objects.filter(pk=first.pk).update(waiting_since=timezone.now(), updated_at=timezone.now())
+    with page.expect_response(lambda response: "/sync/" in response.url):
+        page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    expect(page.locator(f"#conv-row-{first.pk}")).to_have_count(0)
+    page.locator("#conversation-list").hover()
+    for _ in range(40):
+        if rows(page).count() >= 160:
+            break
+        page.mouse.wheel(0, 4000)
+        page.wait_for_timeout(150)
+    expect(rows(page)).to_have_count(160)
+    expect(page.locator(f"#conv-row-{first.pk}")).to_have_count(1)
+    assert page.locator("#conversation-list li.conversation-row").last.get_attribute("id") == f"conv-row-{first.pk}"
 
 
 def test_the_mention_picker_inserts_what_notifies_an_invited_agent(browser, asgi_server, team_inbox):

@@ -6,6 +6,7 @@ from django.db import transaction
 from inbox.audit.record import audit_record
 from inbox.connectors.contract import webhook_url
 from inbox.connectors.email.providers import provider_webhook_urls
+from inbox.connectors.email.tasks import imap_backoff_reset
 from inbox.connectors.webchat.snippets import widget_snippet
 from inbox.models import Inbox, InboxMembership, new_secret
 from inbox.realtime.publisher import agents_access_changed
@@ -94,6 +95,8 @@ def inbox_save(*, inbox: Inbox, form, actor) -> Inbox:
         if current != wanted:
             changes["members"] = {"added": sorted(wanted - current), "removed": sorted(current - wanted)}
         agents_access_changed(current ^ wanted)
+        if changes and inbox.kind == Inbox.Kind.EMAIL:
+            imap_backoff_reset(inbox.pk)
         if creating or changes:
             verb = "created" if creating else "changed"
             audit_record(

@@ -6,7 +6,7 @@ import smtplib
 
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from inbox.connectors.contract import CHECK_TIMEOUT_SECONDS, CheckResult, plain_error
+from inbox.connectors.contract import CHECK_TIMEOUT_SECONDS, CheckResult, plain_error, unreachable
 from inbox.connectors.email.connector import smtp_backend
 from inbox.connectors.email.imap import imap_config, imap_connect
 from inbox.models import Inbox
@@ -38,12 +38,18 @@ def _imap(config: dict) -> CheckResult:
         with imap_connect({**config, "timeout": CHECK_TIMEOUT_SECONDS}) as client:
             status = client.select_folder(folder, readonly=True)
     except LoginError:
-        return CheckResult("IMAP", False, "the server refused the username or password", credentials_refused=True)
+        return CheckResult("IMAP", False, "The server refused the username or password.", credentials_refused=True)
     except IMAPClientError as exc:
-        return CheckResult("IMAP", False, f"the server answered: {plain_error(exc)} (is the folder {folder!r} right?)")
+        return CheckResult(
+            "IMAP",
+            False,
+            f"The server refused to open the folder {folder!r}: check its name.",
+            technical=plain_error(exc),
+        )
     except OSError as exc:  # refused, unreachable, timed out, TLS failed
-        return CheckResult("IMAP", False, f"cannot reach {config['host']}:{config.get('port') or 'default'}: {exc}")
-    return CheckResult("IMAP", True, f"signed in; {folder} holds {status.get(b'EXISTS', 0)} message(s)")
+        where = f"the mail server {config['host']}:{config.get('port') or 'default'}"
+        return CheckResult("IMAP", False, unreachable(where, exc), technical=plain_error(exc))
+    return CheckResult("IMAP", True, f"Signed in; {folder} holds {status.get(b'EXISTS', 0)} message(s).")
 
 
 def _smtp(smtp: dict) -> CheckResult:
@@ -51,11 +57,17 @@ def _smtp(smtp: dict) -> CheckResult:
     try:
         backend.open()
     except smtplib.SMTPAuthenticationError:
-        return CheckResult("SMTP", False, "the server refused the username or password", credentials_refused=True)
+        return CheckResult("SMTP", False, "The server refused the username or password.", credentials_refused=True)
     except smtplib.SMTPNotSupportedError as exc:
-        return CheckResult("SMTP", False, f"the server does not offer this: {plain_error(exc)} (check the security)")
+        return CheckResult(
+            "SMTP",
+            False,
+            "The server does not offer what the security setting asks: check it.",
+            technical=plain_error(exc),
+        )
     except (smtplib.SMTPException, OSError) as exc:
-        return CheckResult("SMTP", False, f"cannot use {backend.host}:{backend.port}: {plain_error(exc)}")
+        where = f"the mail server {backend.host}:{backend.port}"
+        return CheckResult("SMTP", False, unreachable(where, exc), technical=plain_error(exc))
     finally:
         backend.close()
-    return CheckResult("SMTP", True, f"signed in to {backend.host}:{backend.port}")
+    return CheckResult("SMTP", True, f"Signed in to {backend.host}:{backend.port}.")

@@ -27,10 +27,21 @@ from inbox.connectors.contract import (
     ParseError,
     SendError,
     WebhookVerificationFailed,
+    plain_error,
     signatures_match,
+    unreachable,
 )
 from inbox.connectors.email.parsing import ParsedMail, mail_message_id, parse_mail
 from inbox.connectors.email.providers import PAYLOAD_CONTENT_TYPE, stored_payload_mails
+
+
+def _text(value) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _refusals(recipients: dict) -> str:
+    """smtplib's refusals ({address: (code, bytes)}) as the server's own words."""
+    return "; ".join(f"{address}: {code} {_text(reply)}" for address, (code, reply) in recipients.items())
 
 
 def _parsed(raw: bytes) -> ParsedMail:
@@ -164,10 +175,16 @@ class EmailConnector(Connector):
 
     def send(self, outbound: OutboundMessage) -> str:
         if outbound.to.kind != "email":
-            raise SendError(f"email cannot reach a {outbound.to.kind} address", retryable=False)
+            raise SendError(
+                f"Email cannot reach a {outbound.to.kind} address: answer on its own channel.",
+                retryable=False,
+                recipient=True,
+            )
         address = outbound.inbox.settings.get("address")
         if not address:
-            raise SendError("this email inbox has no address to send from (setting 'address')", retryable=False)
+            raise SendError(
+                "This email inbox has no address to send from: an admin sets one in its settings.", retryable=False
+            )
         message_id = f"<{our_message_id(outbound.message_id, address.rpartition('@')[2])}>"
         headers = {"Message-ID": message_id}
         if outbound.thread:
@@ -197,11 +214,20 @@ class EmailConnector(Connector):
         except smtplib.SMTPRecipientsRefused as exc:
             # 4xx (greylisting, a full mailbox) may clear later; 5xx will not.
             temporary = all(code < 500 for code, _ in exc.recipients.values())
-            raise SendError(f"recipient refused: {exc.recipients}", retryable=temporary) from exc
+            raise SendError(
+                "The mail server refused this address" + (" for now; it is tried again." if temporary else "."),
+                detail=_refusals(exc.recipients),
+                retryable=temporary,
+                recipient=True,
+            ) from exc
         except smtplib.SMTPResponseException as exc:
-            raise SendError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", retryable=exc.smtp_code < 500) from exc
+            raise SendError(
+                "The mail server refused the mail" + ("; it is tried again." if exc.smtp_code < 500 else "."),
+                detail=f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}",
+                retryable=exc.smtp_code < 500,
+            ) from exc
         except (smtplib.SMTPException, OSError) as exc:
-            raise SendError(f"mail server unreachable: {exc}", retryable=True) from exc
+            raise SendError(unreachable("The mail server", exc), detail=plain_error(exc), retryable=True) from exc
         except (BadHeaderError, ValueError) as exc:  # the same mail would fail the same way again
-            raise SendError(f"mail could not be built: {exc}", retryable=False) from exc
+            raise SendError("This mail could not be built.", detail=plain_error(exc), retryable=False) from exc
         return message_id.strip("<>")

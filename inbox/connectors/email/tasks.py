@@ -58,6 +58,12 @@ def _back_off(inbox_id: int) -> int:
     return wait
 
 
+def imap_backoff_reset(inbox_id: int) -> None:
+    """Poll at the next tick: after an admin changed the settings, or a check got in, waiting out a
+    backoff meant for the old settings would only delay the mail."""
+    cache.delete_many([_failures_key(inbox_id), _backoff_key(inbox_id)])
+
+
 def _failures_key(inbox_id: int) -> str:
     return f"imap-poll-failures:{inbox_id}"
 

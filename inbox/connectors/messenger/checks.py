@@ -8,7 +8,7 @@ import hmac
 
 import requests
 
-from inbox.connectors.contract import CHECK_TIMEOUT_SECONDS, CheckResult
+from inbox.connectors.contract import CHECK_TIMEOUT_SECONDS, CheckResult, plain_error, unreachable
 from inbox.connectors.messenger.connector import TOKEN_ERRORS, graph_url
 from inbox.models import Inbox
 
@@ -17,7 +17,7 @@ def connection_check(inbox: Inbox) -> list[CheckResult]:
     credentials, page_id = inbox.credentials or {}, str(inbox.settings.get("page_id", ""))
     token, app_secret = credentials.get("page_access_token", ""), credentials.get("app_secret", "")
     if not token:
-        return [CheckResult("Facebook page", False, "the page access token is not set")]
+        return [CheckResult("Facebook page", False, "The page access token is not set: add it above.")]
     params = {"fields": "id,name", "access_token": token}
     if app_secret:
         # Meta checks this proof against the app's secret, so a wrong secret shows up here too.
@@ -26,9 +26,18 @@ def connection_check(inbox: Inbox) -> list[CheckResult]:
         response = requests.get(graph_url("me"), params=params, timeout=CHECK_TIMEOUT_SECONDS)
         data = response.json()
     except requests.RequestException as exc:
-        return [CheckResult("Facebook page", False, f"cannot reach Meta: {type(exc).__name__}")]
+        # Requests quotes the URL, whose query string holds the token.
+        technical = plain_error(exc).replace(token, "[page access token]")
+        return [CheckResult("Facebook page", False, unreachable("Meta", exc), technical=technical)]
     except ValueError:
-        return [CheckResult("Facebook page", False, f"Meta answered {response.status_code} with no JSON")]
+        return [
+            CheckResult(
+                "Facebook page",
+                False,
+                "Meta gave an answer we could not read; try again in a minute.",
+                technical=f"HTTP {response.status_code}, not JSON",
+            )
+        ]
     if not response.ok:
         error = data.get("error") or {}
         code = error.get("code")
@@ -36,8 +45,9 @@ def connection_check(inbox: Inbox) -> list[CheckResult]:
             CheckResult(
                 "Facebook page",
                 False,
-                f"Meta refused it (error {code}: {error.get('message', 'no message')})",
+                "Meta refused the page access token or app secret: create a new token for the page.",
                 credentials_refused=code in TOKEN_ERRORS or code == 100,
+                technical=f"Meta error {code}: {error.get('message', 'no message')}",
             )
         ]
     if page_id and str(data.get("id")) != page_id:
@@ -45,8 +55,8 @@ def connection_check(inbox: Inbox) -> list[CheckResult]:
             CheckResult(
                 "Facebook page",
                 False,
-                f"the token belongs to page {data.get('id')} ({data.get('name', '?')}), not page {page_id}",
+                f"The token belongs to page {data.get('id')} ({data.get('name', '?')}), not page {page_id}.",
                 credentials_refused=True,
             )
         ]
-    return [CheckResult("Facebook page", True, f"the token works for {data.get('name', '?')} ({data.get('id')})")]
+    return [CheckResult("Facebook page", True, f"The token works for {data.get('name', '?')} ({data.get('id')}).")]

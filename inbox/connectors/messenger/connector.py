@@ -28,7 +28,9 @@ from inbox.connectors.contract import (
     SendError,
     StatusUpdate,
     WebhookVerificationFailed,
+    plain_error,
     signatures_match,
+    unreachable,
 )
 from inbox.connectors.parsing import download_limited, load_json_object
 
@@ -45,6 +47,13 @@ MEDIA_KINDS = {"image", "audio", "video", "file"}
 TOKEN_ERRORS = {190, 102, 200, 230}
 # Rate limits and Meta's temporary failures: a retry later can succeed.
 RETRYABLE_ERRORS = {1, 2, 4, 17, 32, 613, 1200, 80006}
+# Errors about the person, by (code, subcode): https://developers.facebook.com/docs/messenger-platform/error-codes
+RECIPIENT_ERRORS = {
+    (551, None): "This person is not available on Messenger now (they may have blocked the page).",
+    (10, 2018278): "Messenger's reply window has closed: ask them to write again, or answer on another channel.",
+    (100, 2018001): "This person cannot be found on Messenger any more.",
+    (200, 2018065): "This person has not allowed messages from the page.",
+}
 
 
 def graph_url(path: str) -> str:
@@ -208,7 +217,11 @@ class MessengerConnector(Connector):
 
     def send(self, outbound: OutboundMessage) -> str:
         if outbound.to.kind != "messenger":
-            raise SendError(f"Messenger cannot reach a {outbound.to.kind} address", retryable=False)
+            raise SendError(
+                f"Messenger cannot reach a {outbound.to.kind} address: answer on its own channel.",
+                retryable=False,
+                recipient=True,
+            )
         body = {
             "recipient": {"id": outbound.to.address},
             "message": {"text": outbound.text, "metadata": f"{OUR_METADATA_PREFIX}{outbound.message_id}"},
@@ -220,8 +233,8 @@ class MessengerConnector(Connector):
         except requests.RequestException as exc:
             # Requests quotes the URL, and the page token travels in its query string (as Meta
             # documents): say what happened without it, and chain nothing that holds it.
-            reason = str(exc).replace(token, "[page access token]") if token else str(exc)
-            raise SendError(f"Messenger unreachable: {reason}", retryable=True) from None
+            reason = plain_error(exc).replace(token, "[page access token]") if token else plain_error(exc)
+            raise SendError(unreachable("Meta", exc), detail=reason, retryable=True) from None
         try:
             data = response.json()
         except ValueError:
@@ -257,11 +270,20 @@ class MessengerConnector(Connector):
             + (" (7 days with the human agent tag)" if outbound.inbox.settings.get("human_agent_tag") else "")
             + ": ask them to write again, or answer on another channel.",
             retryable=False,
+            recipient=True,
         )
 
     def _error(self, status: int, error: dict) -> SendError:
         code, message = error.get("code"), error.get("message") or f"HTTP {status}"
-        text = f"Messenger error {code}: {message}"
+        detail = f"Messenger error {code}: {message}"
         if code in TOKEN_ERRORS:
-            return SendError(text, retryable=False, needs_reconnection=True)
-        return SendError(text, retryable=code in RETRYABLE_ERRORS or bool(error.get("is_transient")) or status >= 500)
+            return SendError(
+                "Meta refused the page's access token: an admin must reconnect the page.",
+                detail=detail,
+                retryable=False,
+                needs_reconnection=True,
+            )
+        recipient = RECIPIENT_ERRORS.get((code, error.get("error_subcode"))) or RECIPIENT_ERRORS.get((code, None))
+        retryable = code in RETRYABLE_ERRORS or bool(error.get("is_transient")) or status >= 500
+        sentence = "Meta is busy; the reply is tried again." if retryable else "Meta refused the message."
+        return SendError(recipient or sentence, detail=detail, retryable=retryable, recipient=bool(recipient))

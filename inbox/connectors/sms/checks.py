@@ -5,7 +5,7 @@ from __future__ import annotations
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
-from inbox.connectors.contract import CHECK_TIMEOUT_SECONDS, CheckResult, plain_error
+from inbox.connectors.contract import CHECK_TIMEOUT_SECONDS, CheckResult, plain_error, unreachable
 from inbox.connectors.sms.connector import twilio_client
 from inbox.models import Inbox
 
@@ -13,7 +13,7 @@ from inbox.models import Inbox
 def connection_check(inbox: Inbox) -> list[CheckResult]:
     credentials = inbox.credentials or {}
     if not credentials.get("account_sid") or not credentials.get("auth_token"):
-        return [CheckResult("Twilio account", False, "the Account SID and Auth Token are not set")]
+        return [CheckResult("Twilio account", False, "The Account SID and Auth Token are not set: add them above.")]
     client = twilio_client(inbox, timeout=CHECK_TIMEOUT_SECONDS)
     try:
         account = client.api.v2010.accounts(credentials["account_sid"]).fetch()
@@ -23,13 +23,27 @@ def connection_check(inbox: Inbox) -> list[CheckResult]:
                 CheckResult(
                     "Twilio account",
                     False,
-                    f"Twilio refused the Account SID or Auth Token (error {exc.code})",
+                    "Twilio refused the Account SID or Auth Token: copy them again from the Twilio console.",
                     credentials_refused=True,
+                    technical=f"Twilio error {exc.code}: {exc.msg}",
                 )
             ]
-        return [CheckResult("Twilio account", False, f"Twilio answered {exc.status}: {exc.msg}")]
+        return [
+            CheckResult(
+                "Twilio account",
+                False,
+                "Twilio could not look up the account; try again in a minute.",
+                technical=f"HTTP {exc.status}, Twilio error {exc.code}: {exc.msg}",
+            )
+        ]
     except (TwilioException, requests.RequestException, OSError) as exc:
-        return [CheckResult("Twilio account", False, f"cannot reach Twilio: {plain_error(exc)}")]
+        return [CheckResult("Twilio account", False, unreachable("Twilio", exc), technical=plain_error(exc))]
     if account.status != "active":
-        return [CheckResult("Twilio account", False, f"the account {account.friendly_name!r} is {account.status}")]
-    return [CheckResult("Twilio account", True, f"signed in to {account.friendly_name!r} ({account.status})")]
+        return [
+            CheckResult(
+                "Twilio account",
+                False,
+                f"The Twilio account {account.friendly_name!r} is {account.status}: it must be active to send.",
+            )
+        ]
+    return [CheckResult("Twilio account", True, f"Signed in to {account.friendly_name!r} ({account.status}).")]

@@ -32,7 +32,10 @@ from inbox.connectors.contract import (
     SendError,
     StatusUpdate,
     WebhookVerificationFailed,
+    plain_error,
+    unreachable,
     webhook_url,
+    with_detail,
 )
 from inbox.connectors.parsing import download_limited
 
@@ -54,6 +57,14 @@ STATUSES = {
 }
 # "Attempt to send to unsubscribed recipient" (https://www.twilio.com/docs/api/errors/21610).
 OPTED_OUT_ERROR = 21610
+# Twilio's errors about the recipient, not our account (https://www.twilio.com/docs/api/errors).
+RECIPIENT_ERRORS = {
+    21211: "This phone number is not valid.",
+    21610: "This number opted out (STOP): they must text START first.",
+    21612: "Twilio cannot send to this number from this inbox's number.",
+    21614: "This number cannot receive SMS (it is not a mobile number).",
+    21408: "Sending to this country is not enabled on the Twilio account.",
+}
 MEDIA_TYPES = ("image/", "audio/", "video/", "application/pdf", "text/vcard", "text/x-vcard")
 
 
@@ -86,7 +97,10 @@ def public_url(request) -> str:
 def twilio_client(inbox, *, timeout: float = 30) -> Client:
     credentials = inbox.credentials or {}
     if not credentials.get("account_sid") or not credentials.get("auth_token"):
-        raise SendError("this SMS inbox has no Twilio account_sid and auth_token", retryable=False)
+        raise SendError(
+            "This SMS inbox has no Twilio Account SID and Auth Token: an admin adds them in its settings.",
+            retryable=False,
+        )
     # The library waits forever by default: a Twilio that never answers would hold a worker (or an
     # admin's request) for good.
     client = Client(
@@ -196,14 +210,21 @@ class SmsConnector(Connector):
         if status is None:
             return []
         code = fields.get("ErrorCode", "")
-        detail = f"Twilio error {code}" if code else ""
+        # Twilio reports a failed delivery with its error code (30003 unreachable, 30005 unknown…).
+        detail = with_detail("The phone network could not deliver it.", f"Twilio error {code}") if code else ""
         return [StatusUpdate(external_id=fields["MessageSid"], status=status, detail=detail)]
 
     def send(self, outbound: OutboundMessage) -> str:
         if outbound.to.kind != "phone":
-            raise SendError(f"SMS cannot reach a {outbound.to.kind} address", retryable=False)
+            raise SendError(
+                f"SMS cannot reach a {outbound.to.kind} address: answer on its own channel.",
+                retryable=False,
+                recipient=True,
+            )
         if outbound.to_opted_out:
-            raise SendError("this number opted out (STOP): they must text START first", retryable=False)
+            raise SendError(
+                "This number opted out (STOP): they must text START first.", retryable=False, recipient=True
+            )
         inbox = outbound.inbox
         sender = {}
         if inbox.settings.get("messaging_service_sid"):
@@ -211,7 +232,9 @@ class SmsConnector(Connector):
         elif inbox.settings.get("from_number"):
             sender["from_"] = inbox.settings["from_number"]
         else:
-            raise SendError("this SMS inbox has no from_number or messaging_service_sid", retryable=False)
+            raise SendError(
+                "This SMS inbox has no number to send from: an admin sets one in its settings.", retryable=False
+            )
         try:
             sent = twilio_client(inbox).messages.create(
                 to=outbound.to.address, body=outbound.text, status_callback=webhook_url(inbox), **sender
@@ -219,10 +242,12 @@ class SmsConnector(Connector):
         except TwilioRestException as exc:
             # Twilio's 4xx say what no retry changes (an unsubscribed number, a bad one); 429 and 5xx pass.
             raise SendError(
-                f"Twilio error {exc.code}: {exc.msg}",
+                RECIPIENT_ERRORS.get(exc.code, "Twilio refused the message."),
+                detail=f"Twilio error {exc.code}: {exc.msg}",
                 retryable=exc.status == 429 or exc.status >= 500,
+                recipient=exc.code in RECIPIENT_ERRORS,
                 recipient_opted_out=exc.code == OPTED_OUT_ERROR,
             ) from exc
         except (TwilioException, requests.RequestException) as exc:
-            raise SendError(f"Twilio unreachable: {exc}", retryable=True) from exc
+            raise SendError(unreachable("Twilio", exc), detail=plain_error(exc), retryable=True) from exc
         return sent.sid

@@ -142,10 +142,14 @@ def test_sms_check_connection_against_twilio(admin_client, twilio):
         settings={"from_number": "+14155550100"},
     )
     ok = admin_client.post(f"/settings/inboxes/{inbox.pk}/check/").content.decode()
-    assert "Twilio account</strong>: OK" in ok and "Acme Support" in ok
+    assert "Twilio account: OK.</strong>" in ok and "Acme Support" in ok
     Inbox.objects.filter(pk=inbox.pk).update(credentials={"account_sid": twilio.account_sid, "auth_token": "wrong"})
     bad = admin_client.post(f"/settings/inboxes/{inbox.pk}/check/").content.decode()
-    assert "failed" in bad and "refused the Account SID or Auth Token" in bad and "wrong" not in bad
+    assert (
+        "Twilio account: failed.</strong>" in bad
+        and "refused the Account SID or Auth Token" in bad
+        and "wrong" not in bad
+    )
     inbox.refresh_from_db()
     assert "Twilio account" in inbox.needs_reconnection
     # Once fixed, the check clears the flag the list shows.
@@ -157,12 +161,26 @@ def test_sms_check_connection_against_twilio(admin_client, twilio):
     assert inbox.needs_reconnection == "" and inbox.last_error == ""
 
 
+def test_a_provider_that_cannot_be_reached_is_told_in_a_sentence_with_the_detail_on_request(admin_client, settings):
+    settings.TWILIO_API_BASE_URL = "https://api.twilio.invalid"  # .invalid never resolves (RFC 2606)
+    inbox = InboxFactory(kind="sms", credentials={"account_sid": "AC1", "auth_token": "t"}, settings={})
+    page = admin_client.post(f"/settings/inboxes/{inbox.pk}/check/").content.decode()
+    sentence, _, detail = page.partition("<details")
+    assert "Twilio could not be found: check this server&#x27;s internet connection and DNS." in sentence
+    assert "Max retries" not in sentence and "Error" not in sentence.split("failed.</strong>")[1]
+    assert "<summary>Details</summary>" in detail and "Error" in detail  # the library's words, one click away
+    inbox.refresh_from_db()
+    assert inbox.last_error.startswith("Twilio account: Twilio could not be found")
+    listing = admin_client.get("/settings/inboxes/").content.decode()
+    assert "Twilio could not be found" in listing and "Healthy" not in listing
+
+
 def test_messenger_check_connection_checks_the_token_the_page_and_the_app_secret(admin_client, graph):
     graph.app_secret = "meta-app-secret"
     credentials = {"page_access_token": graph.page_token, "app_secret": "meta-app-secret", "verify_token": "v"}
     inbox = InboxFactory(kind="messenger", credentials=credentials, settings={"page_id": graph.page_id})
     assert (
-        "the token works for Acme Support" in admin_client.post(f"/settings/inboxes/{inbox.pk}/check/").content.decode()
+        "The token works for Acme Support" in admin_client.post(f"/settings/inboxes/{inbox.pk}/check/").content.decode()
     )
     Inbox.objects.filter(pk=inbox.pk).update(credentials={**credentials, "app_secret": "not-it"})
     assert "Invalid appsecret_proof" in admin_client.post(f"/settings/inboxes/{inbox.pk}/check/").content.decode()
@@ -185,7 +203,7 @@ def test_email_check_connection_logs_in_to_imap_and_smtp(admin_client, imap_serv
         kind="email", settings={"address": "help@example.com"}, credentials={"imap": imap, "smtp": smtp}
     )
     ok = admin_client.post(f"/settings/inboxes/{inbox.pk}/check/").content.decode()
-    assert "IMAP</strong>: OK, signed in; INBOX holds" in ok and "SMTP</strong>: OK, signed in" in ok
+    assert "IMAP: OK.</strong> Signed in; INBOX holds" in ok and "SMTP: OK.</strong> Signed in" in ok
     wrong = {"imap": {**imap, "password": "nope"}, "smtp": {**smtp, "password": "nope"}}
     Inbox.objects.filter(pk=inbox.pk).update(credentials=wrong)
     bad = admin_client.post(f"/settings/inboxes/{inbox.pk}/check/").content.decode()
@@ -319,7 +337,7 @@ def test_an_imap_server_needs_a_password_and_an_unexpected_failure_is_an_answer_
     imap = {**imap_server.settings, "password": "pässword"}  # IMAP LOGIN cannot send it
     inbox = InboxFactory(kind="email", settings={"address": "a@example.com"}, credentials={"imap": imap})
     response = admin_client.post(f"/settings/inboxes/{inbox.pk}/check/")
-    assert response.status_code == 200 and "the check itself failed" in response.content.decode()
+    assert response.status_code == 200 and "The check itself failed" in response.content.decode()
     assert "pässword" not in response.content.decode()
 
 
@@ -354,7 +372,8 @@ def test_a_failed_reply_shows_on_its_inbox_until_a_send_succeeds(
     with django_capture_on_commit_callbacks(execute=True):
         message_reply(conversation=conversation, author=admin_user, text="Your parcel left today.")
     health = admin_client.get("/settings/inboxes/").content.decode()
-    assert "A reply could not be sent: fake provider refused: permanent" in health and "Healthy" not in health
+    assert "A reply could not be sent: The test provider refused the message." in health and "Healthy" not in health
+    assert "<summary>Details</summary><code>fake_fail=permanent</code>" in health
 
     Inbox.objects.filter(pk=inbox.pk).update(settings={})
     with django_capture_on_commit_callbacks(execute=True):

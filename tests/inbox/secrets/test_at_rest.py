@@ -326,7 +326,7 @@ def test_sends_refused_by_the_provider_log_and_store_no_credential(
     assert all(m.status == Message.Status.FAILED for m in failed.values()), failed
     assert "20003" in failed[refused_sms.pk].status_detail  # Twilio's "Authenticate"
     assert "190" in failed[refused_page.pk].status_detail
-    assert "unreachable" in failed[unreachable.pk].status_detail
+    assert "Meta refused the connection" in failed[unreachable.pk].status_detail
     for message in failed.values():
         assert_no_secret(message.status_detail, f"the reason shown for failed reply #{message.pk}")
     assert_no_secret(everything_logged(), "the log of refused sends", every_secret(inboxes))

@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations.actions import conversations_wake_snoozed
@@ -61,6 +63,16 @@ def test_a_mention_names_the_agent_whatever_their_sign_in_name(agent_client, con
         MembershipFactory(inbox=fake_inbox, user=UserFactory(username=username, email=username))
     post(agent_client, conversation.conversation, "reply", {"mode": "note", "text": text})
     assert sorted(Notification.objects.values_list("user__username", flat=True)) == notified
+
+
+def test_a_note_of_punctuation_asks_about_few_names_and_still_finds_the_agent(agent_client, conversation, fake_inbox):
+    MembershipFactory(inbox=fake_inbox, user=UserFactory(username="ana@example.com"))
+    flood = "@" + "a." * 4000
+    with CaptureQueriesContext(connection) as queries:
+        post(agent_client, conversation.conversation, "reply", {"mode": "note", "text": f"{flood} @ana@example.com"})
+    lookups = [q["sql"] for q in queries if "auth_user" in q["sql"] and "LOWER" in q["sql"].upper()]
+    assert len(lookups) == 1 and len(lookups[0]) < 20_000
+    assert list(Notification.objects.values_list("user__username", flat=True)) == ["ana@example.com"]
 
 
 def test_assign_notifies_the_assignee_and_refuses_an_agent_outside_the_inbox(agent_client, conversation, kim):

@@ -6,7 +6,7 @@ from imapclient.exceptions import LoginError
 from conversations.models import InboundEvent, Message
 from inbox.connectors.email.imap import imap_poll
 from inbox.connectors.email.tasks import imap_poll_all
-from inbox.models import ImapCursor
+from inbox.models import ImapCursor, Inbox
 from tests.factories import InboxFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -181,3 +181,22 @@ def test_a_mailbox_that_cannot_be_read_logs_one_line_says_why_and_backs_off(db, 
     health = client.get("/settings/inboxes/").content.decode()
     assert f"Mailbox: Nothing answers at 127.0.0.1:{port}: check the mail server" in health
     assert "ConnectionRefusedError" in health.split("<summary>Details</summary>", 1)[1]  # a click away
+
+
+def test_a_passing_check_ends_the_wait_so_the_mailbox_is_read_at_the_next_tick(db, caplog, admin_client, imap_server):
+    import socket
+
+    from inbox.connectors.email.tasks import imap_poll_task
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    inbox = InboxFactory(
+        kind="email", credentials={"imap": {**imap_server.settings, "port": port}}, settings={"address": "a@x.org"}
+    )
+    imap_poll_task(inbox.pk)  # fails: nothing listens there; the mailbox now waits two minutes
+    Inbox.objects.filter(pk=inbox.pk).update(credentials={"imap": imap_server.settings})  # the port put right
+    assert "IMAP: OK." in admin_client.post(f"/settings/inboxes/{inbox.pk}/check/").content.decode()
+    imap_poll_task(inbox.pk)  # the next tick reads it, not two minutes later
+    cursor = ImapCursor.objects.get(inbox=inbox)
+    assert cursor.last_error == "" and cursor.last_polled_at is not None

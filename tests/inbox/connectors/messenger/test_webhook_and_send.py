@@ -210,7 +210,7 @@ def test_rate_limits_say_a_retry_can_help(graph, page_inbox):
     graph.rate_limited = 1
     with pytest.raises(SendError) as limited:
         MessengerConnector().send(outbound)
-    assert limited.value.retryable is True and "613" in str(limited.value)
+    assert limited.value.retryable is True and "613" in limited.value.detail
     assert MessengerConnector().send(outbound).startswith("m_")
 
 

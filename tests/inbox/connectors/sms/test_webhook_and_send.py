@@ -8,6 +8,7 @@ from twilio.request_validator import RequestValidator
 from conversations.models import Attachment, Conversation, InboundEvent, Message
 from conversations.replies import message_reply
 from customers.models import ContactIdentity
+from inbox.models import Inbox
 from tests.factories import InboxFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -150,7 +151,9 @@ def test_agent_reply_goes_out_as_twilio_documents_and_its_status_comes_back(
     assert Message.objects.count() == 2  # callbacks are no messages
 
 
-def test_undelivered_status_shows_the_twilio_error(post_twilio, twilio, agent, django_capture_on_commit_callbacks):
+def test_undelivered_status_shows_the_twilio_error(
+    post_twilio, twilio, agent, agent_client, django_capture_on_commit_callbacks
+):
     post_twilio(inbound_fields(twilio))
     with django_capture_on_commit_callbacks(execute=True):
         reply = message_reply(conversation=Conversation.objects.get(), author=agent, text="hello")
@@ -167,6 +170,8 @@ def test_undelivered_status_shows_the_twilio_error(post_twilio, twilio, agent, d
     )
     reply.refresh_from_db()
     assert reply.status == Message.Status.FAILED and "30003" in reply.status_detail
+    page = agent_client.get(f"/conversations/{reply.conversation_id}/").content.decode()
+    assert "The phone network could not deliver it." in page and "<code>Twilio error 30003</code>" in page
 
 
 def test_stop_opts_the_number_out_and_replies_are_refused_until_start(
@@ -200,6 +205,8 @@ def test_twilio_saying_unsubscribed_fails_the_reply_and_marks_the_number(
     reply.refresh_from_db()
     assert reply.status == Message.Status.FAILED and "21610" in reply.status_detail
     assert ContactIdentity.objects.get(kind="phone").opted_out_at is not None
+    # The number's own trouble: the inbox stays healthy.
+    assert Inbox.objects.get(pk=reply.inbox_id).last_error == ""
 
 
 def test_twilio_server_errors_say_a_retry_can_help_and_client_errors_say_not(twilio, sms_inbox):
@@ -226,7 +233,8 @@ def test_twilio_server_errors_say_a_retry_can_help_and_client_errors_say_not(twi
     assert busy.value.retryable is True
     with pytest.raises(SendError) as invalid:
         SmsConnector().send(outbound("+15005550001"))
-    assert invalid.value.retryable is False and "21211" in str(invalid.value)
+    assert invalid.value.retryable is False and invalid.value.recipient is True
+    assert str(invalid.value) == "This phone number is not valid." and "21211" in invalid.value.detail
     assert SmsConnector().send(outbound("+14155550123")).startswith("SM")  # the next one goes through
 
 
