@@ -28,6 +28,7 @@ run: setup
 	@$(EMBEDDED) $(BIN)/python manage.py migrate --noinput -v0
 	@$(EMBEDDED) $(BIN)/python manage.py collectstatic --noinput -v0
 	@$(EMBEDDED) $(BIN)/python manage.py demo
+	@echo "$(PUBLIC_BASE_URL)" > .site-url
 	@echo "  Serving on $(PUBLIC_BASE_URL)/ (Ctrl+C stops)"
 	@$(EMBEDDED) $(BIN)/daphne -b $(HOST) -p $(PORT) inbox.asgi:application
 

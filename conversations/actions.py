@@ -154,9 +154,8 @@ def conversation_set_status(
         # Resolving a resolved conversation (a bulk action over a mixed selection) changed nothing
         # an admin needs to read about.
         if (status, snooze_until) != (before, before_until):
+            # The time stays in the details, which the log shows in each reader's own time zone.
             summary = f"{STATUS_VERBS[status]} {_about(conversation)}"
-            if snooze_until:
-                summary += f" until {snooze_until.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
             audit_record(
                 actor=actor,
                 action="conversation.status",

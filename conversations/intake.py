@@ -91,6 +91,25 @@ def inbound_events_replay(*, events: list[InboundEvent], actor) -> int:
     return sum(event.state == InboundEvent.State.FAILED for event in events)
 
 
+def inbound_events_archive(*, events: list[InboundEvent], actor) -> int:
+    """Set failed events aside, each audited; nothing is deleted, and a replay still works."""
+    archived = 0
+    for event in events:
+        if InboundEvent.objects.filter(pk=event.pk, state=InboundEvent.State.FAILED).update(
+            state=InboundEvent.State.ARCHIVED
+        ):
+            archived += 1
+            audit_record(
+                actor=actor,
+                action="event.archive",
+                summary=f"archived failed inbound event {event.pk} of “{event.inbox.name}”",
+                inbox=event.inbox,
+                target=event,
+                details={"error": event.error[:500]},
+            )
+    return archived
+
+
 def inbound_event_receive(*, inbox: Inbox, external_id: str, raw: bytes, content_type: str) -> list[Message]:
     """Record and process at once, in one transaction (the chat widget's path; webhooks answer first
     and process from a task). A failure in processing rolls back to after the record, so the raw

@@ -151,6 +151,9 @@ class InboundEvent(models.Model):
         RECEIVED = "received", "Received"
         PROCESSED = "processed", "Processed"
         FAILED = "failed", "Failed"
+        # Failed, and set aside by an admin (audited): kept with its raw body, replayable, but no
+        # longer counted against the inbox's health.
+        ARCHIVED = "archived", "Archived"
 
     inbox = models.ForeignKey(Inbox, on_delete=models.PROTECT, related_name="inbound_events")
     external_id = models.CharField(max_length=255)

@@ -37,7 +37,13 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # The address customers' browsers and providers use to reach us; webhook URLs and the widget
 # snippet are built from it (providers sign the URL they called, so it must be the public one).
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://localhost:8000").rstrip("/")
+# `make run` notes the address it serves in .site-url, so that commands run beside it (`manage.py
+# inbox list`, `email ingest`) use the address the site really has, whatever PORT it was given.
+SITE_URL_FILE = BASE_DIR / ".site-url"
+PUBLIC_BASE_URL = env.str(
+    "PUBLIC_BASE_URL",
+    default=(SITE_URL_FILE.read_text().strip() if SITE_URL_FILE.is_file() else "") or "http://localhost:8000",
+).rstrip("/")
 
 INSTALLED_APPS = [
     "daphne",

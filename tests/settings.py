@@ -10,6 +10,8 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 # The lockout's own tests turn it on (tests/inbox/accounts/test_login_security.py), and so do the servers the
 # browser tests start (tests/browser/conftest.py).
 os.environ.setdefault("AXES_ENABLED", "false")
+# Not the address a `make run` on this machine noted: tests build their URLs from a fixed one.
+os.environ.setdefault("PUBLIC_BASE_URL", "http://localhost:8000")
 
 from inbox.settings import *  # noqa: E402, F403
 from inbox.settings import DATABASES  # noqa: E402

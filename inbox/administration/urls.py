@@ -41,6 +41,7 @@ urlpatterns = [
     ],
     path("events/<int:event_id>/", event_views.event_detail, name="event_detail"),
     path("events/<int:event_id>/replay/", event_views.event_replay, name="event_replay"),
+    path("events/<int:event_id>/archive/", event_views.event_archive, name="event_archive"),
     path("audit/", audit_views.audit_log, name="audit"),
     path("audit/export.csv", audit_views.audit_export, name="audit_export"),
     path("sessions/", account_views.session_list, name="sessions"),

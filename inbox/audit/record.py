@@ -39,6 +39,7 @@ ACTIONS = {
     "inbox.delete": "Inbox deleted",
     "inbox.rotate_secret": "Inbox secret rotated",
     "event.replay": "Inbound event replayed",
+    "event.archive": "Failed inbound event archived",
     "person.invite": "Person invited",
     "person.update": "Person changed",
     "person.activate": "Person reactivated",

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib.auth import get_user_model
 from django.db.models import F, Q, QuerySet
-from django.utils import timezone
 
 from conversations.selectors import Cursor
 from inbox.audit.record import ACTIONS
@@ -23,7 +23,8 @@ class AuditFilters:
     """What the admin asked to see, as the address says (so a filtered view can be bookmarked).
 
     ``action`` is one kind ("conversation.assign") or a family of them ("conversation"); ``since``
-    and ``until`` are whole days, both included, in the site's time zone.
+    and ``until`` are whole days, both included, in the reader's time zone ``tz`` (the browser's,
+    which the form sends), else UTC.
     """
 
     actor: str = ""  # a user's id, or SYSTEM
@@ -31,6 +32,7 @@ class AuditFilters:
     inbox: int | None = None
     since: date | None = None
     until: date | None = None
+    tz: str = ""
 
     @classmethod
     def from_query(cls, query) -> AuditFilters:
@@ -43,6 +45,7 @@ class AuditFilters:
             inbox=int(inbox) if inbox.isdigit() else None,
             since=_day(query.get("from", "")),
             until=_day(query.get("to", "")),
+            tz=_zone_name(query.get("tz", "")),
         )
 
     @property
@@ -54,6 +57,7 @@ class AuditFilters:
             "inbox": self.inbox,
             "from": self.since.isoformat() if self.since else "",
             "to": self.until.isoformat() if self.until else "",
+            "tz": self.tz if self.since or self.until else "",
         }
         return urlencode({key: value for key, value in values.items() if value})
 
@@ -65,8 +69,15 @@ def _day(value: str) -> date | None:
         return None
 
 
-def _start_of(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
+def _zone_name(value: str) -> str:
+    try:
+        return value if value and ZoneInfo(value) else ""
+    except (ZoneInfoNotFoundError, ValueError):
+        return ""
+
+
+def _start_of(day: date, tz: str) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(tz or "UTC"))
 
 
 def _filtered(filters: AuditFilters) -> QuerySet[AuditEntry]:
@@ -82,9 +93,9 @@ def _filtered(filters: AuditFilters) -> QuerySet[AuditEntry]:
     if filters.inbox:
         qs = qs.filter(inbox_id=filters.inbox)
     if filters.since:
-        qs = qs.filter(at__gte=_start_of(filters.since))
+        qs = qs.filter(at__gte=_start_of(filters.since, filters.tz))
     if filters.until:
-        qs = qs.filter(at__lt=_start_of(filters.until + timedelta(days=1)))
+        qs = qs.filter(at__lt=_start_of(filters.until + timedelta(days=1), filters.tz))
     # The inbox's name only: its row carries encrypted credentials not worth decrypting per entry.
     return qs.annotate(inbox_name=F("inbox__name"))
 

@@ -137,7 +137,7 @@
     form.insertBefore(notice, input);
   });
 
-  // Snoozes "until tomorrow 9:00" mean the agent's 9:00.
+  // Snoozes "until tomorrow 9:00" mean the agent's 9:00, and the audit log's days are their days.
   function fillTimeZone() {
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
     document.querySelectorAll("input.tz").forEach(function (input) { input.value = zone; });

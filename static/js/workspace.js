@@ -82,11 +82,12 @@
     document.querySelectorAll("time[datetime]:not([data-local])").forEach(function (el) {
       var when = new Date(el.getAttribute("datetime"));
       if (isNaN(when)) return;
+      el.title = when.toLocaleString();
+      el.dataset.local = "1";
+      if (el.hasAttribute("data-relative")) return;  // "5 minutes ago" is right anywhere
       var clock = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
       el.textContent = when.toDateString() === today ? clock
         : when.toLocaleDateString([], { month: "short", day: "numeric" }) + ", " + clock;
-      el.title = when.toLocaleString();
-      el.dataset.local = "1";
     });
   }
   ["DOMContentLoaded", "htmx:afterSettle", "htmx:wsAfterMessage"].forEach(function (name) {
@@ -114,6 +115,33 @@
       evt.detail.shouldSwap = false;
     }
   });
+
+  // A menu that stays open while it is used (the labels, ticked one after another) is open again
+  // after its header is swapped, with the focus on the same box, whether the swap is the tick's own
+  // answer or a live event.
+  var keptOpen = null;
+  function rememberMenus(evt) {
+    var target = evt.detail.target;
+    var menu = target && target.querySelector && target.querySelector("details[data-keep-open][open]");
+    if (!menu) return;
+    var focused = document.activeElement && menu.contains(document.activeElement) ? document.activeElement : null;
+    keptOpen = { id: menu.id, focus: focused && focused.name ? [focused.name, focused.value] : null };
+  }
+  function reopenMenus() {
+    if (!keptOpen) return;
+    var menu = document.getElementById(keptOpen.id);
+    if (menu) {
+      menu.open = true;
+      var f = keptOpen.focus;
+      var box = f && menu.querySelector('[name="' + f[0] + '"][value="' + CSS.escape(f[1]) + '"]');
+      if (box) box.focus();
+    }
+    keptOpen = null;
+  }
+  document.addEventListener("htmx:beforeSwap", rememberMenus);
+  document.addEventListener("htmx:oobBeforeSwap", rememberMenus);
+  document.addEventListener("htmx:afterSwap", reopenMenus);
+  document.addEventListener("htmx:oobAfterSwap", reopenMenus);
 
   // A message fetched by a resync can be older than ones the socket delivered meanwhile: keep the
   // timeline in time order (ISO times in UTC compare as strings).

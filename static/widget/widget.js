@@ -274,6 +274,7 @@
         if (look.greeting && !log.querySelector(".greeting")) {
           var greeting = document.createElement("li");
           greeting.className = "greeting";
+          greeting.dir = "auto";
           greeting.textContent = look.greeting;
           log.insertBefore(greeting, log.firstChild);
         }

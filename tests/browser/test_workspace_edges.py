@@ -11,7 +11,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from conversations.ingest import message_ingest
-from conversations.models import Conversation, Notification
+from conversations.models import Conversation, Label, Notification
 from inbox.management.commands.demo import DEMO_MAIL
 from tests.browser.test_workspace import customer_writes, open_conversation, rows, shot, sign_in
 from tests.factories import ConversationFactory, InboxFactory, MembershipFactory, UserFactory
@@ -116,6 +116,22 @@ def test_a_phone_shows_one_pane_at_a_time(browser, asgi_server, team_inbox):
     expect(page.locator("#customer-pane")).to_be_hidden()
     page.locator(".conversation-header .back").click()
     expect(rows(page)).to_have_count(2)
+
+
+def test_the_labels_menu_stays_open_while_labels_are_ticked(browser, asgi_server, team_inbox):
+    inbox, ada, _ = team_inbox
+    Label.objects.create(name="returns", color="#175cd3")
+    page = sign_in(browser, asgi_server, "sam")
+    open_conversation(page, ada)
+    page.locator("#labels-menu summary").click()
+    page.get_by_role("checkbox", name="vip").check()
+    expect(page.locator(f"#conv-header-{ada.pk} summary .label-chip")).to_have_text(["vip"])
+    expect(page.locator("#labels-menu")).to_have_attribute("open", "")
+    expect(page.get_by_role("checkbox", name="vip")).to_be_focused()
+    page.get_by_role("checkbox", name="returns").check()  # no need to open the menu again
+    expect(page.locator(f"#conv-header-{ada.pk} summary .label-chip")).to_have_text(["returns", "vip"])
+    page.keyboard.press("Escape")
+    expect(page.locator("#labels-menu")).not_to_have_attribute("open", "")
 
 
 def test_every_pane_tells_the_same_story_after_resolve_and_merge(browser, asgi_server, team_inbox):

@@ -40,3 +40,15 @@ def test_a_server_error_page_needs_nothing_of_what_broke():
     assert response.status_code == 500
     page = response.content.decode()
     assert "Something went wrong on our side" in page and "Back to your conversations" in page
+
+
+def test_a_form_sent_without_its_csrf_token_says_the_page_expired_and_leads_back():
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(UserFactory())
+    response = browser.post("/logout/")
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "This page has expired" in page and "Back to your conversations" in page
+    assert "CSRF verification failed" not in page  # never Django's own page

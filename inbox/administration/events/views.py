@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from conversations.intake import inbound_events_replay
+from conversations.intake import inbound_events_archive, inbound_events_replay
 from conversations.models import InboundEvent
 from inbox.accounts.permissions import admin_required
 from inbox.administration.events import selectors
@@ -57,6 +57,17 @@ def event_detail(request, event_id):
 def event_replay(request, event_id):
     event = get_object_or_404(InboundEvent.objects.select_related("inbox"), pk=event_id)
     _replay(request, [event])
+    return _back(request, "settings:events")
+
+
+@admin_required
+@require_POST
+def event_archive(request, event_id):
+    event = get_object_or_404(InboundEvent.objects.select_related("inbox"), pk=event_id)
+    if inbound_events_archive(events=[event], actor=request.user):
+        messages.success(request, f"Event {event.pk} archived: it is kept, and can still be replayed.")
+    else:
+        messages.info(request, f"Event {event.pk} is not failed, so there was nothing to archive.")
     return _back(request, "settings:events")
 
 

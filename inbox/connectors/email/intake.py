@@ -4,7 +4,9 @@ twice through one, is one event and one message."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+from urllib.parse import urlsplit
 
 import requests
 from django.db import transaction
@@ -41,7 +43,8 @@ def mail_record(inbox: Inbox, raw: bytes) -> InboundEvent | None:
     return event
 
 
-DELIVERY_TIMEOUT_SECONDS = 30
+# (connect, read): a server that is there answers at once; one busy with a big mail gets longer.
+DELIVERY_TIMEOUT_SECONDS = (3, 30)
 
 
 def mail_deliver_to_server(inbox: Inbox, raw: bytes, base_url: str) -> str:
@@ -49,6 +52,9 @@ def mail_deliver_to_server(inbox: Inbox, raw: bytes, base_url: str) -> str:
     took it, else why not (the caller then stores the mail itself: nothing is lost). On the embedded
     default only the server's own process reaches agents' open workspaces, so mail taken from the
     command line goes through it to appear live."""
+    if not _on_this_machine(base_url):
+        # The embedded default's server runs here; a public address is some other deployment.
+        return f"{base_url} is not a server on this machine"
     url = f"{base_url}{reverse('inbound_webhook', args=[inbox.kind, inbox.public_token])}"
     try:
         response = requests.post(
@@ -58,6 +64,22 @@ def mail_deliver_to_server(inbox: Inbox, raw: bytes, base_url: str) -> str:
             auth=("inbox", inbox.secret),
             timeout=DELIVERY_TIMEOUT_SECONDS,
         )
-    except requests.RequestException:
+    except requests.ConnectionError:
         return f"no server answers at {base_url}"
+    except requests.Timeout:
+        # It may have taken the mail all the same: storing it here too is harmless, since a mail's
+        # event id is its content's, and the second copy is recognised as the first.
+        return f"the server at {base_url} did not answer in time"
+    except requests.RequestException as exc:
+        return f"the server at {base_url} could not be used ({type(exc).__name__})"
     return "" if response.status_code == 200 else f"the server at {base_url} answered {response.status_code}"
+
+
+def _on_this_machine(base_url: str) -> bool:
+    host = urlsplit(base_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

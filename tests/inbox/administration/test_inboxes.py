@@ -280,6 +280,30 @@ def test_a_failed_event_shows_with_its_reason_and_replays(admin_client, fake_inb
     assert event.state == InboundEvent.State.PROCESSED and Message.objects.filter(text="Back again").exists()
 
 
+def test_a_failed_event_can_be_archived_kept_audited_and_still_replayed(admin_client, admin_user, fake_inbox):
+    event = InboundEvent.objects.create(
+        inbox=fake_inbox, external_id="e2", raw=b"<junk>", state=InboundEvent.State.FAILED, error="ParseError: junk"
+    )
+    assert "Archive</button>" in admin_client.get(f"/settings/events/{event.pk}/").content.decode()
+    response = admin_client.post(f"/settings/events/{event.pk}/archive/", follow=True)
+    assert "archived: it is kept, and can still be replayed" in response.content.decode()
+    event.refresh_from_db()
+    assert event.state == InboundEvent.State.ARCHIVED and bytes(event.raw) == b"<junk>"  # never deleted
+    entry = AuditEntry.objects.get(action="event.archive")
+    assert entry.actor == admin_user and entry.target_id == event.pk and entry.details["error"] == "ParseError: junk"
+    # No longer counted against the inbox, nor listed among the failed; shown when asked for.
+    assert "failed event" not in admin_client.get("/settings/inboxes/").content.decode()
+    assert f'data-event-id="{event.pk}"' not in admin_client.get("/settings/events/").content.decode()
+    assert f'data-event-id="{event.pk}"' in admin_client.get("/settings/events/?state=archived").content.decode()
+    # Archiving again changes nothing and records nothing.
+    admin_client.post(f"/settings/events/{event.pk}/archive/")
+    assert AuditEntry.objects.filter(action="event.archive").count() == 1
+    InboundEvent.objects.filter(pk=event.pk).update(raw=fake_payload(text="Found it"))
+    admin_client.post(f"/settings/events/{event.pk}/replay/")
+    event.refresh_from_db()
+    assert event.state == InboundEvent.State.PROCESSED
+
+
 def test_rotating_a_secret_keeps_the_old_one_working_until_the_next(admin_client):
     inbox = InboxFactory(kind="webchat")
     old = inbox.secret

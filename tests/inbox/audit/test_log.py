@@ -85,7 +85,7 @@ def test_assigning_and_handing_to_a_team_record_who_gave_it_to_whom(agent_client
     assert team.actor == agent and team.summary == f"Handed conversation #{ada.pk} (Ada) to team Billing"
 
 
-def test_status_changes_and_snoozes_record_from_and_to(agent_client, agent, ada, fake_inbox):
+def test_status_changes_and_snoozes_record_from_and_to(agent_client, admin_client, agent, ada, fake_inbox):
     act(agent_client, ada, "status", {"status": "resolved"})
     act(agent_client, ada, "status", {"status": "resolved"})  # already resolved: nothing changed
     act(agent_client, ada, "status", {"status": "snoozed", "until": "2099-03-01T09:00", "tz": "Europe/Paris"})
@@ -93,9 +93,14 @@ def test_status_changes_and_snoozes_record_from_and_to(agent_client, agent, ada,
     assert resolved.summary == f"Resolved conversation #{ada.pk} (Ada) (was open)"
     assert (resolved.actor, resolved.inbox, resolved.target_id) == (agent, fake_inbox, ada.pk)
     assert resolved.details["from"] == "open" and resolved.details["to"] == "resolved"
-    # 9:00 in Paris is 8:00 UTC in March; the log speaks UTC.
-    assert snoozed.summary == f"Snoozed conversation #{ada.pk} (Ada) until 2099-03-01 08:00 UTC (was resolved)"
+    # 9:00 in Paris is 8:00 UTC in March: the details keep the moment, and the log shows it in the
+    # reader's own time zone (a <time> element), never as "UTC" inside the text.
+    assert snoozed.summary == f"Snoozed conversation #{ada.pk} (Ada) (was resolved)"
     assert snoozed.details["snoozed_until"].startswith("2099-03-01T08:00:00")
+    page = admin_client.get("/settings/audit/").content.decode()
+    row = page[page.index(f'id="audit-{snoozed.pk}"') :]
+    row = row[: row.index("</tr>")]
+    assert ' · until <time datetime="2099-03-01T08:00:00' in row and "UTC" not in row
 
 
 def test_the_end_of_a_snooze_is_recorded_as_the_system(agent_client, ada, fake_inbox):
@@ -190,7 +195,7 @@ def test_retrying_a_failed_reply_is_recorded_and_linked_to_its_conversation(
     assert retry.summary == f"Retried a failed reply in conversation #{ada.pk} (Ada)"
     assert retry.details == {"conversation_id": ada.pk, "reason": "Timed out"}
     page = staff_client.get("/settings/audit/").content.decode()
-    assert f'href="/conversations/{ada.pk}/">Retried a failed reply' in page
+    assert f'href="/conversations/{ada.pk}/"><span dir="auto">Retried a failed reply' in page
 
 
 def test_deleting_a_canned_response_is_recorded_keeping_a_shared_ones_text(agent_client, agent, staff, staff_client):
@@ -259,8 +264,9 @@ def test_the_page_shows_who_did_what_when_and_where_newest_first(agent_client, a
     page = response.content.decode()
     assert response.status_code == 200
     assert row_ids(response) == [resolve.pk, assign.pk]  # newest first
-    assert f'<a href="/conversations/{ada.pk}/">Assigned conversation #{ada.pk} (Ada) to Kim</a>' in page
-    assert f'datetime="{assign.at.isoformat()}" title="{assign.at:%Y-%m-%d %H:%M:%S} UTC"' in page
+    summary = f"Assigned conversation #{ada.pk} (Ada) to Kim"
+    assert f'<a href="/conversations/{ada.pk}/"><span dir="auto">{summary}</span></a>' in page
+    assert f'<time datetime="{assign.at.isoformat()}">' in page  # shown in the reader's zone by the page
     row = page[page.index(f'id="audit-{assign.pk}"') :]
     row = row[: row.index("</tr>")]
     assert assign.actor_name in row and fake_inbox.name in row and "conversation.assign" in row
@@ -305,6 +311,21 @@ def test_filters_by_actor_action_inbox_and_dates_and_keep_them_in_the_address(st
     assert f'<option value="{other.pk}" selected>Other</option>' in page and f'value="{day(2)}"' in page
     assert f'/settings/audit/export.csv?actor={sam.pk}&amp;inbox={other.pk}&amp;from={day(2)}"' in page
     assert "Nothing matches these filters." in page
+
+
+def test_a_day_in_the_filter_is_the_readers_day(staff_client, fake_inbox):
+    from datetime import UTC, datetime
+
+    made = audit_record(actor=None, action="conversation.status", summary="late", inbox=fake_inbox)
+    # 23:30 UTC on 1 March is already 2 March in Kuala Lumpur (UTC+8).
+    AuditEntry.objects.filter(pk=made.pk).update(at=datetime(2026, 3, 1, 23, 30, tzinfo=UTC))
+
+    def shown(**query):
+        return set(row_ids(staff_client.get("/settings/audit/", query)))
+
+    assert shown(**{"from": "2026-03-02", "to": "2026-03-02", "tz": "Asia/Kuala_Lumpur"}) == {made.pk}
+    assert shown(**{"from": "2026-03-01", "to": "2026-03-01", "tz": "Asia/Kuala_Lumpur"}) == set()
+    assert shown(**{"from": "2026-03-01", "to": "2026-03-01", "tz": "Not/AZone"}) == {made.pk}  # UTC then
 
 
 def test_paging_walks_back_through_older_entries_without_duplicates(staff_client, fake_inbox):

@@ -494,3 +494,14 @@ def test_the_command_line_stores_the_mail_itself_when_no_server_takes_it(email_i
     call_command("email", "ingest", "--inbox", str(email_inbox.pk), str(sample), stdout=out, stderr=io.StringIO())
     assert f"no server answers at {settings.PUBLIC_BASE_URL}, so it is stored here" in out.getvalue()
     assert Message.objects.get().text.startswith("Hi! The jacket from order #3099 is too small.")
+
+
+def test_the_command_line_never_posts_mail_to_a_server_elsewhere(email_inbox, settings):
+    # A public address on the embedded default is some other deployment: nothing is sent there.
+    settings.PUBLIC_BASE_URL = "https://inbox.shop.example"
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    out = io.StringIO()
+    sample = DEMO_MAIL / "return-request.eml"
+    call_command("email", "ingest", "--inbox", str(email_inbox.pk), str(sample), stdout=out, stderr=io.StringIO())
+    assert "https://inbox.shop.example is not a server on this machine, so it is stored here" in out.getvalue()
+    assert Message.objects.count() == 1
