@@ -9,6 +9,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from conversations import listeners
@@ -53,6 +54,18 @@ def message_deliver(*, message_id: int) -> None:
         return
     message = Message.objects.select_related("inbox", "identity", "author", "conversation").get(pk=message_id)
     identity, author = message.identity, message.author
+    attachments = list(message.attachments.all())
+    # A forward starts a thread of its own with someone else.
+    thread = (
+        ()
+        if message.recipients.get("forward")
+        else tuple(
+            Message.objects.filter(conversation_id=message.conversation_id, external_id__isnull=False)
+            .exclude(pk=message.pk)
+            .order_by("created_at", "id")
+            .values_list("external_id", flat=True)
+        )
+    )
     outbound = OutboundMessage(
         message_id=message.pk,
         conversation_id=message.conversation_id,
@@ -66,22 +79,20 @@ def message_deliver(*, message_id: int) -> None:
         .values_list("sent_at", flat=True)
         .first(),
         text=message.text,
-        html=message.html,
+        html=_html_as_sent(message.html, attachments),
         author_name=(author.get_full_name() or author.get_username()) if author else "",
         sent_at=message.sent_at,
-        subject=_reply_subject(message.conversation.subject),
+        subject=_subject(message, thread),
+        recipients=message.recipients,
         thread_token=message.conversation.reply_token,
         automatic=message.sender_type == Message.Sender.SYSTEM,
         attachments=tuple(
-            AttachmentContent(filename=a.filename, content_type=a.content_type, content=_read(a.file))
-            for a in message.attachments.all()
+            AttachmentContent(
+                filename=a.filename, content_type=a.content_type, content=_read(a.file), content_id=a.content_id
+            )
+            for a in attachments
         ),
-        thread=tuple(
-            Message.objects.filter(conversation_id=message.conversation_id, external_id__isnull=False)
-            .exclude(pk=message.pk)
-            .order_by("created_at", "id")
-            .values_list("external_id", flat=True)
-        ),
+        thread=thread,
     )
     try:
         external_id = connector_for(message.inbox).send(outbound)
@@ -115,9 +126,22 @@ def _read(file) -> bytes:
         return handle.read()
 
 
-def _reply_subject(subject: str) -> str:
-    subject = subject.strip()
-    return subject if subject.lower().startswith("re:") or not subject else f"Re: {subject}"
+def _subject(message: Message, thread: tuple[str, ...]) -> str:
+    """A new mail's subject as written; a reply's "Re: …" and a forward's "Fwd: …" of it."""
+    subject = (message.subject or message.conversation.subject).strip()
+    prefix = "Fwd:" if message.recipients.get("forward") else "Re:" if thread else ""
+    if not subject or not prefix or subject.lower().startswith(prefix.lower()):
+        return subject
+    return f"{prefix} {subject}"
+
+
+def _html_as_sent(html: str, attachments: list) -> str:
+    """The stored HTML shows pasted images from our attachment URLs; the mail refers to them by cid."""
+    for attachment in attachments:
+        if attachment.content_id:
+            url = reverse("workspace:attachment", args=[attachment.pk])
+            html = html.replace(f'"{url}"', f'"cid:{attachment.content_id}"')
+    return html
 
 
 def message_mark_failed(*, message_id: int, reason: str, inbox_at_fault: bool = True) -> None:

@@ -56,6 +56,8 @@ def message_ingest(*, inbox: Inbox, inbound: InboundMessage, event: InboundEvent
             sender_type=Message.Sender.AGENT if inbound.from_business else Message.Sender.CUSTOMER,
             text=inbound.text,
             full_text=inbound.full_text,
+            subject=inbound.subject[:300],
+            recipients={key: list(value)[:50] for key, value in inbound.recipients.items()},
             # Enforced here, the one way in, whatever a connector did already.
             html=sanitize_html(inbound.html),
             external_id=inbound.external_id,
@@ -72,7 +74,7 @@ def message_ingest(*, inbox: Inbox, inbound: InboundMessage, event: InboundEvent
             ContactIdentity.objects.filter(kind="email", address=address).update(
                 undeliverable_reason=f"bounced: {reason}"[:300]
             )
-        inline = _inline_image_ids(message.html)
+        inline = inline_image_ids(message.html)
         attachments = Attachment.objects.bulk_create(
             [
                 Attachment(
@@ -90,7 +92,7 @@ def message_ingest(*, inbox: Inbox, inbound: InboundMessage, event: InboundEvent
             ]
         )
         if any(a.content_id for a in attachments):
-            message.html = _inline_images(message.html, attachments)
+            message.html = inline_images_shown(message.html, attachments)
             Message.objects.filter(pk=message.pk).update(html=message.html)
         conversation_touch(message, inbound=not inbound.from_business)
         if not inbound.from_business:
@@ -127,11 +129,11 @@ def _inbox_heard_from(inbox: Inbox) -> None:
 _INLINE_IMG = re.compile(r'(<img\b[^>]*?\ssrc=)"cid:([^"<>]+)"', re.I)
 
 
-def _inline_image_ids(html: str) -> set[str]:
+def inline_image_ids(html: str) -> set[str]:
     return {match.group(2).strip("<>").lower() for match in _INLINE_IMG.finditer(html or "")}
 
 
-def _inline_images(html: str, attachments: list[Attachment]) -> str:
+def inline_images_shown(html: str, attachments: list[Attachment]) -> str:
     """Point an email's cid: images at the attachments we stored: only the src of <img> tags is
     replaced, and only by URLs of our own."""
     urls = {a.content_id.lower(): reverse("workspace:attachment", args=[a.pk]) for a in attachments if a.content_id}

@@ -101,6 +101,11 @@ class Message(models.Model):
 
     text = models.TextField(blank=True)
     html = models.TextField(blank=True, help_text="Sanitized before it is stored.")
+    # Email's own parts: its subject, and who else it was to, as written ("Name <a@b.example>"):
+    # {"to": [...], "cc": [...], "bcc": [...]}. An outbound mail's "to" adds to the customer; a
+    # forward's replaces them, and "forward" says what it forwards ("message" or "conversation").
+    subject = models.CharField(max_length=300, blank=True)
+    recipients = models.JSONField(default=dict, blank=True)
     # The whole text, quoted history and signature included, when ``text`` shows only the new part.
     full_text = models.TextField(blank=True)
     # Mail written by a machine is kept and shown, labelled, and never answered automatically.

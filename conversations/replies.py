@@ -3,24 +3,30 @@ any of the customer's channels; a failed one can be retried."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from email.utils import format_datetime
+
 from django.db import transaction
 from django.utils import timezone
+from django.utils.html import escape
 
 from conversations import listeners
 from conversations.delivery import message_deliver_task
-from conversations.ingest import conversation_touch
+from conversations.formatting import email_html
+from conversations.ingest import conversation_touch, inline_image_ids, inline_images_shown
 from conversations.models import Attachment, Conversation, Message
 from customers.models import ContactIdentity
 from inbox.audit.record import audit_record
+from inbox.models import Inbox
 
 
 def message_reply_on_channel(
-    *, conversation: Conversation, inbox_id: int, identity_id: int, author, text: str, files=()
+    *, conversation: Conversation, inbox_id: int, identity_id: int, author, text: str, files=(), email=None
 ) -> Message:
     """Queue a reply on one of the customer's channels (the caller has checked that it is theirs)."""
     identity = ContactIdentity.objects.get(pk=identity_id)
     target = _conversation_for_channel(conversation=conversation, inbox_id=inbox_id, identity=identity)
-    return message_reply(conversation=target, author=author, text=text, files=files, identity=identity)
+    return message_reply(conversation=target, author=author, text=text, files=files, identity=identity, email=email)
 
 
 def _conversation_for_channel(*, conversation: Conversation, inbox_id: int, identity: ContactIdentity) -> Conversation:
@@ -43,12 +49,40 @@ def _conversation_for_channel(*, conversation: Conversation, inbox_id: int, iden
     )
 
 
-def message_reply(*, conversation: Conversation, author, text: str, files=(), identity=None) -> Message:
+@dataclass(frozen=True)
+class EmailParts:
+    """What an email reply has beyond its text: addresses besides the customer's ("Name <a@b>"), a
+    subject (a new mail's; replies keep the conversation's), and for a forward what it forwards."""
+
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    subject: str = ""
+    forward: str = ""  # "", "message" or "conversation"
+
+    def recipients(self) -> dict:
+        parts = {"to": list(self.to), "cc": list(self.cc), "bcc": list(self.bcc)}
+        if self.forward:
+            parts["forward"] = self.forward
+        return {key: value for key, value in parts.items() if value}
+
+
+def message_reply(
+    *, conversation: Conversation, author, text: str, files=(), identity=None, email=None, quoted=None
+) -> Message:
     """Queue an agent's reply on the conversation's channel (to ``identity``, by default the one the
-    conversation runs on); the send happens after commit."""
+    conversation runs on); the send happens after commit. Email replies are written in Markdown and
+    go out as HTML too; ``email`` (EmailParts) adds their Cc, Bcc, subject or forward, and
+    ``quoted`` (Quoted) what a forward carries under the agent's words."""
     text = text.strip()
-    if not text:
+    if not text and not quoted:
         raise ValueError("A reply needs text.")
+    email = email or EmailParts()
+    is_email = Inbox.objects.filter(pk=conversation.inbox_id, kind=Inbox.Kind.EMAIL).exists()
+    html = email_html(text) if is_email else ""
+    inline = inline_image_ids(html)
+    if quoted:
+        text, html = f"{text}\n\n{quoted.text}".strip(), html + quoted.html
     with transaction.atomic():
         message = Message.objects.create(
             conversation=conversation,
@@ -58,10 +92,13 @@ def message_reply(*, conversation: Conversation, author, text: str, files=(), id
             sender_type=Message.Sender.AGENT,
             author=author,
             text=text,
+            html=html,
+            subject=(email.subject or conversation.subject)[:300] if is_email else "",
+            recipients=email.recipients() if is_email else {},
             status=Message.Status.QUEUED,
             sent_at=timezone.now(),
         )
-        Attachment.objects.bulk_create(
+        attachments = Attachment.objects.bulk_create(
             [
                 Attachment(
                     message=message,
@@ -69,14 +106,91 @@ def message_reply(*, conversation: Conversation, author, text: str, files=(), id
                     filename=upload.name[:255],
                     content_type=(upload.content_type or "application/octet-stream")[:120],
                     size=upload.size,
+                    # A pasted image the text shows (![…](cid:NAME)) goes in the mail's body, not beside it.
+                    content_id=upload.name[:255] if upload.name.lower() in inline else "",
                 )
                 for upload in files
             ]
         )
+        if quoted:
+            # The forwarded mail's own files go with it: the same stored files, listed again.
+            Attachment.objects.bulk_create(
+                [
+                    Attachment(
+                        message=message,
+                        file=a.file.name,
+                        filename=a.filename,
+                        content_type=a.content_type,
+                        size=a.size,
+                        content_id=a.content_id,
+                    )
+                    for a in quoted.attachments
+                ]
+            )
+        if any(a.content_id for a in attachments):
+            Message.objects.filter(pk=message.pk).update(html=inline_images_shown(html, attachments))
         conversation_touch(message, inbound=False)
         listeners.message_created(message)
         transaction.on_commit(lambda: message_deliver_task.delay(message.pk))
     return message
+
+
+@dataclass(frozen=True)
+class Quoted:
+    text: str
+    html: str
+    attachments: tuple = ()
+
+
+def message_forward(*, conversation: Conversation, author, text: str, email: EmailParts, message_id=None) -> Message:
+    """Forward one message of the conversation (``message_id``) or all of it, by email, to the
+    addresses in ``email.to``: the agent's words first, then each forwarded mail with its headers."""
+    if not email.to:
+        raise ValueError("A forward needs an address to go to.")
+    originals = list(
+        Message.objects.filter(conversation=conversation, **({"pk": message_id} if message_id else {}))
+        .exclude(direction=Message.Direction.NOTE)
+        .select_related("author", "identity")
+        .prefetch_related("attachments")
+        .order_by("created_at", "id")
+    )
+    if not originals:
+        raise ValueError("There is nothing to forward.")
+    quoted = Quoted(
+        text="\n\n".join(forwarded_text(m) for m in originals),
+        html="".join(forwarded_html(m) for m in originals),
+        attachments=tuple(a for m in originals for a in m.attachments.all()),
+    )
+    kind = "message" if message_id else "conversation"
+    parts = EmailParts(to=email.to, cc=email.cc, bcc=email.bcc, subject=email.subject, forward=kind)
+    return message_reply(conversation=conversation, author=author, text=text, email=parts, quoted=quoted)
+
+
+def _sender(message: Message) -> str:
+    if message.direction == Message.Direction.OUTBOUND:
+        return (message.author.get_full_name() or message.author.get_username()) if message.author else "us"
+    identity = message.identity
+    return (identity.display or identity.address) if identity else "the customer"
+
+
+def forwarded_text(message: Message) -> str:
+    header = [
+        "---------- Forwarded message ----------",
+        f"From: {_sender(message)}",
+        f"Date: {format_datetime(message.sent_at)}",
+    ]
+    if message.subject:
+        header.append(f"Subject: {message.subject}")
+    return "\n".join(header) + "\n\n" + (message.full_text or message.text)
+
+
+def forwarded_html(message: Message) -> str:
+    header = [("From", _sender(message)), ("Date", format_datetime(message.sent_at))]
+    if message.subject:
+        header.append(("Subject", message.subject))
+    body = message.html or escape(message.full_text or message.text).replace("\n", "<br>")
+    lines = "".join(f"<b>{name}:</b> {escape(value)}<br>" for name, value in header)
+    return f"<p>---------- Forwarded message ----------<br>{lines}</p><blockquote>{body}</blockquote>"
 
 
 def message_retry(*, message_id: int, actor=None) -> bool:

@@ -22,7 +22,7 @@ from conversations.models import (
 )
 from customers.models import ContactIdentity
 from inbox.connectors.registry import connector_for_kind
-from inbox.models import Inbox, InboxMembership, Team
+from inbox.models import AgentProfile, Inbox, InboxMembership, Team
 
 PAGE_SIZE = 50
 TIMELINE_PAGE_SIZE = 100
@@ -435,6 +435,22 @@ def reply_channels(*, user, conversation: Conversation) -> list[ReplyChannel]:
         identity, inbox = conversation.identity, conversation.inbox
         channels.append(ReplyChannel(identity.pk, identity.address, inbox.pk, inbox.name, inbox.kind))
     return channels
+
+
+def latest_inbound_recipients(*, conversation_id: int) -> dict:
+    """Whom the customer's latest mail in the conversation was also to (what Reply all answers)."""
+    return (
+        Message.objects.filter(conversation_id=conversation_id, direction=Message.Direction.INBOUND)
+        .order_by("-created_at", "-id")
+        .values_list("recipients", flat=True)
+        .first()
+    ) or {}
+
+
+def email_signature(*, user, inbox: Inbox) -> str:
+    """What an email from this agent on this inbox is signed with: theirs, then the inbox's."""
+    own = AgentProfile.objects.filter(user=user).values_list("signature", flat=True).first() or ""
+    return "\n".join(part.strip() for part in (own, inbox.settings.get("signature", "")) if part.strip())
 
 
 def conversations_outside_inboxes(*, user, customer_ids: list[int]) -> bool:

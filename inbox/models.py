@@ -174,3 +174,10 @@ class SignedInSession(models.Model):
 
     def __str__(self):
         return f"{self.user} from {self.ip_address or 'somewhere'}"
+
+
+class AgentProfile(models.Model):
+    """What an agent sets for themself: the signature under their emails."""
+
+    user = models.OneToOneField(django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_profile")
+    signature = models.TextField(blank=True, max_length=2000)

@@ -24,6 +24,7 @@ SECRET_FRAGMENTS = ("password", "secret", "token", "credential", "signing_key", 
 # The kinds of entry, with how the audit page offers them in its filter. Add yours here so that
 # admins can pick it; the page filters by any kind in its address all the same.
 ACTIONS = {
+    "conversation.start": "Conversation started by an agent",
     "conversation.assign": "Conversation assigned",
     "conversation.team": "Conversation handed to a team",
     "conversation.status": "Conversation status changed",

@@ -92,6 +92,8 @@ class InboundMessage:
     html: str = ""  # already sanitized
     full_text: str = ""  # the whole text, when ``text`` hides quoted history or a signature
     subject: str = ""
+    # Email's other recipients, as written: {"to": [...], "cc": [...]} (what Reply all answers).
+    recipients: dict[str, tuple[str, ...]] = field(default_factory=dict)
     customer_name: str = ""
     # Further identities the channel vouches for (e.g. a website's HMAC-verified email).
     verified_links: tuple[IdentityClaim, ...] = ()
@@ -133,6 +135,9 @@ class OutboundMessage:
     author_name: str
     sent_at: datetime
     subject: str = ""
+    # Email: further addresses ("Name <a@b.example>"), {"to": [...], "cc": [...], "bcc": [...]}; a
+    # forward ("forward" set) goes to its "to" alone, not to the customer.
+    recipients: dict = field(default_factory=dict)
     # The provider ids of the conversation's earlier messages, oldest first (email threads on them).
     thread: tuple[str, ...] = ()
     thread_token: str = ""  # the conversation's reply token
@@ -149,8 +154,14 @@ class Connector:
     threads_by_reference: ClassVar[bool] = False
     # Whether send() delivers the message's attachments (email does; SMS and Messenger here do not).
     sends_attachments: ClassVar[bool] = False
+    # Whether an agent may write first (email and SMS may; Messenger and the widget answer only).
+    starts_conversations: ClassVar[bool] = False
     # What the webhook answers once the event is stored (Twilio wants TwiML): body, content type.
     webhook_response: ClassVar[tuple[bytes, str]] = (b"", "text/plain")
+
+    def recipient(self, *, inbox: Inbox, raw: str, name: str = "") -> IdentityClaim:
+        """Whom an agent writing first means by what they typed, or ValueError with a sentence."""
+        raise ValueError("This channel cannot start a conversation.")
 
     def handshake(self, *, inbox: Inbox, request: Any):
         """Answer a provider's GET on the webhook URL (Meta's subscription check); None: not offered."""

@@ -5,6 +5,7 @@ and answers with the fragment that shows the result; every other agent learns of
 """
 
 from datetime import datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -16,64 +17,83 @@ from django.views.decorators.http import require_POST
 
 from conversations import actions, selectors
 from conversations.actions import ActionRefused
-from conversations.replies import message_reply_on_channel, message_retry
+from conversations.replies import message_forward, message_reply_on_channel, message_retry
 from inbox.connectors.registry import connector_for_kind
-from inbox.workspace.views import conversation_or_404
+from inbox.workspace.email_fields import email_parts
+from inbox.workspace.views import composer_context, conversation_or_404
 
 SNOOZE_PRESETS = {"1h": "in an hour", "tomorrow": "tomorrow at 9:00", "nextweek": "next Monday at 9:00"}
 
 
 def _composer(request, conversation, *, status=200, **extra):
-    channels = selectors.reply_channels(user=request.user, conversation=conversation)
-    context = {
-        "conversation": conversation,
-        "channels": channels,
-        "agents": selectors.workspace_controls(inbox_ids=[conversation.inbox_id]).agents(conversation.inbox_id),
-        **extra,
-    }
+    context = {**composer_context(request, conversation), **extra}
     return render(request, "workspace/_composer.html", context, status=status)
 
 
 @login_required
 @require_POST
 def conversation_reply(request, conversation_id):
-    """Send a reply on a channel of the customer's, or add a private note (``mode=note``)."""
+    """Send a reply on a channel of the customer's, add a private note (``mode=note``), or forward
+    the conversation or one of its mails by email (``mode=forward``)."""
     conversation = conversation_or_404(request, conversation_id)
-    text, mode = request.POST.get("text", ""), request.POST.get("mode", "reply")
-    seen = int(request.POST["seen"]) if request.POST.get("seen", "").isdigit() else None
-    if not text.strip():
-        return _composer(request, conversation, status=422, error="Write something first.", text=text, mode=mode)
+    post = request.POST
+    text, mode = post.get("text", ""), post.get("mode", "reply")
+    seen = int(post["seen"]) if post.get("seen", "").isdigit() else None
+    refused = partial(_composer, request, conversation, status=422, text=text, mode=mode, typed=post)
+    if not text.strip() and mode != "forward":
+        return refused(error="Write something first.")
     if mode == "note":
         note = actions.note_add(conversation=conversation, author=request.user, text=text)
         return _sent(request, conversation, note, seen=seen, mode="note")
     files = request.FILES.getlist("files")
     if sum(f.size for f in files) > settings.REPLY_ATTACHMENTS_MAX_BYTES:
-        limit = settings.REPLY_ATTACHMENTS_MAX_BYTES // 1024 // 1024
-        return _composer(request, conversation, status=422, error=f"Attachments may add up to {limit} MB.", text=text)
+        return refused(error=f"Attachments may add up to {settings.REPLY_ATTACHMENTS_MAX_BYTES // 1024 // 1024} MB.")
     channels = {c.value: c for c in selectors.reply_channels(user=request.user, conversation=conversation)}
-    channel = channels.get(request.POST.get("channel") or f"{conversation.identity_id}:{conversation.inbox_id}")
+    channel = channels.get(post.get("channel") or f"{conversation.identity_id}:{conversation.inbox_id}")
     if channel is None:
-        return _composer(
-            request, conversation, status=422, error="That channel is not one of this customer's.", text=text
-        )
+        return refused(error="That channel is not one of this customer's.")
     if files and not connector_for_kind(channel.inbox_kind).sends_attachments:
-        error = "Attachments can go out by email only; choose an email channel."
-        return _composer(request, conversation, status=422, error=error, text=text)
-    if seen is not None and not request.POST.get("confirm"):
+        return refused(error="Attachments can go out by email only; choose an email channel.")
+    try:
+        email = email_parts(post, inbox=conversation.inbox) if channel.inbox_kind == "email" else None
+    except ValueError as exc:
+        return refused(error=str(exc))
+    if mode == "forward":
+        if conversation.inbox.kind != "email" or not email or not email.to:
+            return refused(error="Give the address to forward to.")
+        forward_of = int(post["forward_of"]) if post.get("forward_of", "").isdigit() else None
+        message = message_forward(
+            conversation=conversation,
+            author=request.user,
+            text=_signed(request, conversation.inbox, text),
+            email=email,
+            message_id=forward_of,
+        )
+        return _sent(request, conversation, message, seen=seen)
+    if seen is not None and not post.get("confirm"):
         # The send guard: something new came since the agent started writing; show it, ask again.
         unseen = selectors.messages_since(user=request.user, customer_id=conversation.customer_id, after_id=seen)
         if unseen:
             newest = max(m.pk for m in unseen)
-            return _composer(request, conversation, status=409, unseen=unseen, text=text, seen=newest, chosen=channel)
+            return _composer(
+                request, conversation, status=409, unseen=unseen, text=text, seen=newest, chosen=channel, typed=post
+            )
     message = message_reply_on_channel(
         conversation=conversation,
         inbox_id=channel.inbox_id,
         identity_id=channel.identity_id,
         author=request.user,
-        text=text,
+        text=_signed(request, conversation.inbox, text) if email else text,
         files=files,
+        email=email,
     )
     return _sent(request, conversation, message, seen=seen)
+
+
+def _signed(request, inbox, text: str) -> str:
+    """The agent's text with the signature the composer showed, when they kept it ticked."""
+    signature = selectors.email_signature(user=request.user, inbox=inbox) if request.POST.get("sign") else ""
+    return f"{text.rstrip()}\n\n-- \n{signature}" if signature else text
 
 
 def _sent(request, conversation, message, *, seen, mode="reply"):
@@ -83,10 +103,8 @@ def _sent(request, conversation, message, *, seen, mode="reply"):
         request,
         "workspace/_reply_sent.html",
         {
-            "conversation": conversation,
+            **composer_context(request, conversation),
             "message": message,
-            "channels": selectors.reply_channels(user=request.user, conversation=conversation),
-            "agents": selectors.workspace_controls(inbox_ids=[conversation.inbox_id]).agents(conversation.inbox_id),
             "seen": max(message.pk, seen or 0),
             "mode": mode,
         },

@@ -13,6 +13,7 @@ from conversations import selectors
 from conversations.actions import conversation_mark_read
 from conversations.selectors import ListState
 from customers.selectors import customer_identities, customer_past_conversations, customer_possible_match
+from inbox.connectors.email.connector import reply_all_addresses
 from inbox.workspace.templatetags import INLINE_IMAGE_TYPES
 
 # Clocks of several server processes differ a little; resync looks back this much further.
@@ -109,14 +110,28 @@ def conversation_or_404(request, conversation_id):
     return conversation
 
 
+def composer_context(request, conversation, controls=None) -> dict:
+    """What the composer offers: the customer's channels, the agents to mention, and on an email
+    conversation its Reply all addresses and the signature."""
+    controls = controls or selectors.workspace_controls(inbox_ids=[conversation.inbox_id])
+    context = {
+        "conversation": conversation,
+        "agents": controls.agents(conversation.inbox_id),
+        "channels": selectors.reply_channels(user=request.user, conversation=conversation),
+    }
+    if conversation.inbox.kind == conversation.inbox.Kind.EMAIL:
+        recipients = selectors.latest_inbound_recipients(conversation_id=conversation.pk)
+        context["reply_all"] = reply_all_addresses(conversation.inbox, recipients, conversation.identity.address)
+        context["signature"] = selectors.email_signature(user=request.user, inbox=conversation.inbox)
+    return context
+
+
 def conversation_context(request, conversation) -> dict:
     timeline, earlier = selectors.customer_timeline(user=request.user, customer_id=conversation.customer_id)
     controls = selectors.workspace_controls(inbox_ids=[conversation.inbox_id])
     return {
-        "conversation": conversation,
+        **composer_context(request, conversation, controls),
         "controls": controls,
-        "agents": controls.agents(conversation.inbox_id),
-        "channels": selectors.reply_channels(user=request.user, conversation=conversation),
         "timeline": timeline,
         "earlier": earlier.encode() if earlier else "",
         "seen": max((m.pk for m in timeline), default=0),

@@ -16,13 +16,107 @@
     });
     var input = textarea();
     input.placeholder = mode === "note" ? input.dataset.notePlaceholder : input.dataset.replyPlaceholder;
-    document.getElementById("send-button").textContent = mode === "note" ? "Add note" : "Send";
-    input.focus();
+    document.getElementById("send-button").textContent = mode === "note" ? "Add note" : mode === "forward" ? "Forward" : "Send";
+    var to = document.getElementById("mail-to");
+    if (mode === "forward" && to) to.focus(); else input.focus();
   }
+
+  // ---- email: Cc and Bcc, Reply all, forwarding one mail, formatting, pasted images ----
+  function showField(name) {
+    var field = composer().querySelector('[data-field="' + name + '"]');
+    if (!field) return null;
+    field.hidden = false;
+    return field.querySelector("input");
+  }
+  function addAddresses(input, addresses) {
+    var have = input.value.split(/[,;]/).map(function (a) { return a.trim(); }).filter(Boolean);
+    addresses.split(/,\s*/).forEach(function (a) { if (a && have.indexOf(a) === -1) have.push(a); });
+    input.value = have.join(", ");
+  }
+  function forwardOne(id) {
+    var form = composer();
+    if (!form) return;
+    var item = document.getElementById("msg-" + id);
+    var subject = item && item.querySelector(".mail-head .subject");
+    document.getElementById("forward-of").value = id;
+    document.getElementById("forward-what").textContent = subject ? "“" + subject.textContent + "”" : "this mail";
+    form.querySelector("[data-forward-all]").hidden = false;
+    setMode("forward");
+  }
+  function forwardAll() {
+    document.getElementById("forward-of").value = "";
+    document.getElementById("forward-what").textContent = "the whole conversation";
+    composer().querySelector("[data-forward-all]").hidden = true;
+  }
+
+  // Markdown marks around the selection (or a placeholder to type over): what the mail's HTML is made of.
+  var MARKS = { bold: ["**", "**", "bold text"], italic: ["_", "_", "italic text"], link: ["[", "](https://)", "link text"] };
+  function format(kind) {
+    var input = textarea();
+    var start = input.selectionStart, end = input.selectionEnd, chosen = input.value.slice(start, end);
+    var before = input.value.slice(0, start), after = input.value.slice(end), inserted, caret;
+    if (kind === "bullets" || kind === "numbers") {
+      var lines = (chosen || "").split("\n");
+      inserted = lines.map(function (line, i) { return (kind === "bullets" ? "- " : (i + 1) + ". ") + line; }).join("\n");
+      if (before && !/\n$/.test(before)) inserted = "\n" + inserted;
+      caret = [start + inserted.length, start + inserted.length];
+    } else {
+      var mark = MARKS[kind], text = chosen || mark[2];
+      inserted = mark[0] + text + mark[1];
+      caret = [start + mark[0].length, start + mark[0].length + text.length];
+      // A link's address is what is left to type once the text is there.
+      if (kind === "link" && chosen) caret = [start + mark[0].length + text.length + 2, start + inserted.length - 1];
+    }
+    input.value = before + inserted + after;
+    input.focus();
+    input.setSelectionRange(caret[0], caret[1]);
+  }
+
+  var pasted = 0;
+  document.addEventListener("paste", function (evt) {
+    if (evt.target.id !== "reply-text" || composer().dataset.kind !== "email") return;
+    var files = Array.prototype.filter.call((evt.clipboardData && evt.clipboardData.files) || [], function (f) {
+      return /^image\//.test(f.type);
+    });
+    var picker = document.getElementById("reply-files");
+    if (!files.length || !picker || typeof DataTransfer === "undefined") return;
+    evt.preventDefault();
+    var all = new DataTransfer();
+    Array.prototype.forEach.call(picker.files, function (f) { all.items.add(f); });
+    var marks = files.map(function (file) {
+      pasted += 1;
+      var name = "pasted-" + pasted + "." + (file.type.split("/")[1] || "png").replace("jpeg", "jpg");
+      all.items.add(new File([file], name, { type: file.type }));
+      return "![" + name + "](cid:" + name + ")";
+    });
+    picker.files = all.files;
+    var input = evt.target, at = input.selectionStart;
+    input.value = input.value.slice(0, at) + marks.join("\n") + input.value.slice(input.selectionEnd);
+  });
+
+  document.addEventListener("change", function (evt) {
+    if (evt.target.id === "channel-select") {
+      var option = evt.target.selectedOptions[0];
+      composer().dataset.kind = option ? option.dataset.kind : "";
+    }
+  });
+
 
   document.addEventListener("click", function (evt) {
     var tab = evt.target.closest("[data-mode-switch]");
-    if (tab) setMode(tab.dataset.modeSwitch);
+    if (tab) {
+      if (tab.dataset.modeSwitch === "forward" && composer().dataset.mode !== "forward") forwardAll();
+      setMode(tab.dataset.modeSwitch);
+    }
+    var show = evt.target.closest("[data-show-field]");
+    if (show) showField(show.dataset.showField).focus();
+    var all = evt.target.closest("[data-reply-all]");
+    if (all) { addAddresses(showField("cc"), all.dataset.replyAll); textarea().focus(); }
+    var forward = evt.target.closest("[data-forward-message]");
+    if (forward) forwardOne(forward.dataset.forwardMessage);
+    if (evt.target.closest("[data-forward-all]")) forwardAll();
+    var mark = evt.target.closest("[data-format]");
+    if (mark) format(mark.dataset.format);
     var item = evt.target.closest("#suggestions li");
     if (item) insert(item);
   });
@@ -98,9 +192,22 @@
       }
       if (evt.key === "Escape") { list.hidden = true; evt.stopPropagation(); return; }
     }
+    var form = evt.target.form;
     if (evt.key === "Enter" && (evt.ctrlKey || evt.metaKey)) {
       evt.preventDefault();
-      htmx.trigger(evt.target.form, "submit");
+      htmx.trigger(form, "submit");
+      return;
+    }
+    // In a chat, Enter sends and Shift+Enter starts a new line; a mail or a note needs Ctrl+Enter.
+    var chat = form.dataset.mode === "reply" && form.dataset.kind !== "email";
+    if (chat && evt.key === "Enter" && !evt.shiftKey && !evt.isComposing) {
+      evt.preventDefault();
+      if (evt.target.value.trim()) htmx.trigger(form, "submit");
+      return;
+    }
+    if (form.dataset.kind === "email" && (evt.ctrlKey || evt.metaKey)) {
+      var key = { b: "bold", i: "italic", k: "link" }[evt.key.toLowerCase()];
+      if (key) { evt.preventDefault(); format(key); }
     }
   });
 

@@ -11,11 +11,15 @@ import base64
 import html
 import re
 import smtplib
+from email import encoders
+from email.mime.base import MIMEBase
 from email.utils import formataddr, parseaddr
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import BadHeaderError, EmailMultiAlternatives
 from django.core.mail.backends.smtp import EmailBackend
+from django.core.validators import validate_email
 from django.utils.crypto import salted_hmac
 
 from inbox.connectors.contract import (
@@ -31,7 +35,7 @@ from inbox.connectors.contract import (
     signatures_match,
     unreachable,
 )
-from inbox.connectors.email.parsing import ParsedMail, mail_message_id, parse_mail
+from inbox.connectors.email.parsing import ParsedMail, mail_message_id, parse_mail, shown_address
 from inbox.connectors.email.providers import PAYLOAD_CONTENT_TYPE, stored_payload_mails
 
 
@@ -42,6 +46,17 @@ def _text(value) -> str:
 def _refusals(recipients: dict) -> str:
     """smtplib's refusals ({address: (code, bytes)}) as the server's own words."""
     return "; ".join(f"{address}: {code} {_text(reply)}" for address, (code, reply) in recipients.items())
+
+
+def _inline_part(attachment: AttachmentContent) -> MIMEBase:
+    """A pasted image, shown in the mail's body where its HTML says cid:CONTENT_ID."""
+    main, _, sub = attachment.content_type.partition("/")
+    part = MIMEBase(main or "application", sub or "octet-stream")
+    part.set_payload(attachment.content)
+    encoders.encode_base64(part)
+    part.add_header("Content-ID", f"<{attachment.content_id}>")
+    part.add_header("Content-Disposition", "inline", filename=attachment.filename)
+    return part
 
 
 def _parsed(raw: bytes) -> ParsedMail:
@@ -89,6 +104,17 @@ def thread_token(inbox, recipients) -> str:
     return ""
 
 
+def reply_all_addresses(inbox, recipients: dict, customer_address: str) -> list[str]:
+    """Everyone a customer's mail was also to or copied to, for Reply all: never ourselves (the
+    inbox's address, its reply addresses) nor the customer, who is answered anyway."""
+    addresses = []
+    for written in [*recipients.get("to", []), *recipients.get("cc", [])]:
+        address = parseaddr(written)[1].strip().lower()
+        if address and address != customer_address and not is_own_address(inbox, address):
+            addresses.append(written)
+    return list(dict.fromkeys(addresses))
+
+
 def is_own_address(inbox, address: str) -> bool:
     own = inbox.settings.get("address", "").strip().lower()
     reply_domain = inbox.settings.get("reply_domain", "").strip().lower()
@@ -134,6 +160,17 @@ class EmailConnector(Connector):
     kind = "email"
     threads_by_reference = True
     sends_attachments = True
+    starts_conversations = True
+
+    def recipient(self, *, inbox, raw: str, name: str = "") -> IdentityClaim:
+        written_name, address = parseaddr(raw)
+        address = address.strip().lower()
+        try:
+            validate_email(address)
+        except ValidationError:
+            raise ValueError(f"“{raw}” is not an email address.") from None
+        name = name or written_name
+        return IdentityClaim(kind="email", address=address, display=shown_address(name, address))
 
     def verify(self, *, inbox, request) -> None:
         given = basic_auth_password(request)
@@ -159,6 +196,7 @@ class EmailConnector(Connector):
             full_text=mail.full_text,
             html=mail.html,
             subject=mail.subject,
+            recipients={key: value for key, value in (("to", mail.to), ("cc", mail.cc)) if value},
             sent_at=mail.sent_at,
             customer_name=mail.from_name,
             references=(*mail.references, *([mail.in_reply_to] if mail.in_reply_to else [])),
@@ -193,12 +231,19 @@ class EmailConnector(Connector):
             headers["References"] = " ".join(f"<{ref}>" for ref in outbound.thread[-20:])
         if outbound.automatic:
             headers["Auto-Submitted"] = "auto-replied"  # RFC 3834: other robots must not answer it
+        extra = outbound.recipients
+        # The address we know, with the name they gave: never their raw From header again. A forward
+        # goes to the addresses the agent gave instead.
+        customer = (
+            [] if extra.get("forward") else [formataddr((parseaddr(outbound.to.display)[0], outbound.to.address))]
+        )
         mail = EmailMultiAlternatives(
             subject=outbound.subject or "Re: your message",
             body=outbound.text,
             from_email=formataddr((outbound.author_name, address)) if outbound.author_name else address,
-            # The address we know, with the name they gave: never their raw From header again.
-            to=[formataddr((parseaddr(outbound.to.display)[0], outbound.to.address))],
+            to=customer + list(extra.get("to", [])),
+            cc=list(extra.get("cc", [])),
+            bcc=list(extra.get("bcc", [])),
             reply_to=[token] if (token := reply_address(outbound.inbox, outbound.thread_token)) else None,
             headers=headers,
             # The inbox's own SMTP server when it has one, else the site's mail settings.
@@ -208,7 +253,10 @@ class EmailConnector(Connector):
         )
         mail.attach_alternative(outbound.html or text_to_html(outbound.text), "text/html")
         for attachment in outbound.attachments:
-            mail.attach(attachment.filename, attachment.content, attachment.content_type)
+            if attachment.content_id:
+                mail.attach(_inline_part(attachment))
+            else:
+                mail.attach(attachment.filename, attachment.content, attachment.content_type)
         try:
             mail.send()
         except smtplib.SMTPRecipientsRefused as exc:

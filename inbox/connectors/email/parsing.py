@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.utils import getaddresses, parseaddr, parsedate_to_datetime
+from email.utils import formataddr, getaddresses, parseaddr, parsedate_to_datetime
 
 import charset_normalizer
 import nh3
@@ -69,6 +69,8 @@ class ParsedMail:
     failed_recipients: tuple[tuple[str, str], ...] = ()  # (address, status) a bounce reports as failed
     notes: tuple[str, ...] = field(default_factory=tuple)  # what had to be repaired
     omitted: tuple[str, ...] = ()  # attachments left out, said to the agent
+    to: tuple[str, ...] = ()  # the To header's addresses, as written ("Name <a@b.example>")
+    cc: tuple[str, ...] = ()
 
 
 def decode_bytes(payload: bytes, declared: str | None) -> tuple[str, str | None]:
@@ -163,6 +165,27 @@ def _recipients(message: EmailMessage) -> tuple[str, ...]:
     except Exception:  # noqa: BLE001 - a malformed address list is not worth losing the mail over
         pairs = []
     return tuple(dict.fromkeys(address.strip().lower() for _, address in pairs if "@" in address))
+
+
+def address_list(message: EmailMessage, name: str) -> tuple[str, ...]:
+    """A header's addresses, each as "Name <address>" (or the bare address), in their order."""
+    try:
+        pairs = getaddresses([str(value) for value in (message.get_all(name) or [])])
+    except Exception:  # noqa: BLE001 - a malformed list costs the list, not the mail
+        return ()
+    shown = (shown_address(name.strip(), address.strip()) for name, address in pairs if "@" in address)
+    return tuple(dict.fromkeys(shown))
+
+
+def shown_address(name: str, address: str) -> str:
+    """ "Name <address>" as mail programs write it; an address that is not ASCII, which formataddr
+    refuses, keeps its name all the same."""
+    if not name:
+        return address
+    try:
+        return formataddr((name, address))
+    except UnicodeError:
+        return f"{name} <{address}>"
 
 
 def mail_message_id(raw: bytes) -> str:
@@ -270,6 +293,8 @@ def parse_mail(raw: bytes, *, max_attachment_bytes: int = MAX_ATTACHMENT_BYTES) 
         from_address=from_address.strip().lower(),
         from_display=from_display,
         recipients=_recipients(message),
+        to=address_list(message, "To"),
+        cc=address_list(message, "Cc"),
         subject=_one_line(_header(message, "Subject")),
         sent_at=_sent_at(message),
         text=text,

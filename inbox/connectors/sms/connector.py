@@ -113,6 +113,16 @@ def twilio_client(inbox, *, timeout: float = 30) -> Client:
 class SmsConnector(Connector):
     kind = "sms"
     webhook_response = (EMPTY_TWIML, "text/xml")
+    starts_conversations = True
+
+    def recipient(self, *, inbox, raw: str, name: str = "") -> IdentityClaim:
+        # A number without its country code is read as one of the inbox's own country.
+        own = inbox.settings.get("from_number", "")
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(own)) if own.startswith("+") else None
+        try:
+            return IdentityClaim(kind="phone", address=normalize_phone(raw, region))
+        except ParseError:
+            raise ValueError(f"“{raw}” is not a phone number (write it with its country code, like +44…).") from None
 
     def setup_missing(self, inbox) -> str:
         credentials = inbox.credentials or {}

@@ -72,7 +72,7 @@ def test_merged_customer_has_one_timeline_and_the_reply_goes_out_on_the_chosen_c
 
     page = agent_client.get(f"/conversations/{email_conversation.pk}/").content.decode()
     assert "Where is order 1042?" in page and "Texting you about order 1042 too" in page  # one timeline
-    options = re.findall(r'<option value="(\d+:\d+)"( selected)?>([^<]+)</option>', page)
+    options = re.findall(r'<option value="(\d+:\d+)" data-kind="\w+"( selected)?>([^<]+)</option>', page)
     assert [label for _, _, label in options] == ["Texts · +14155550123", "Support mail · ada@example.com"]
     assert options[0][1] == " selected"  # by default, where they last wrote from
 
