@@ -31,6 +31,8 @@ class SmtpRecorder:
     """An aiosmtpd handler that keeps what it accepts and can answer "try later" a few times."""
 
     received: list[EmailMessage] = field(default_factory=list)
+    # Whom each accepted mail was delivered to (RCPT TO): a Bcc is there and in no header.
+    envelopes: list[list[str]] = field(default_factory=list)
     refuse_next: int = 0
     attempts: int = 0
 
@@ -39,6 +41,7 @@ class SmtpRecorder:
         if self.refuse_next > 0:
             self.refuse_next -= 1
             return "451 4.3.0 Mail server busy, try again later"
+        self.envelopes.append(list(envelope.rcpt_tos))
         self.received.append(message_from_bytes(envelope.original_content, policy=policy.default))
         return "250 2.0.0 OK queued"
 

@@ -1,4 +1,4 @@
-"""Signing in, accepting an invitation, and the signed-in user's own sessions."""
+"""Signing in, accepting an invitation, and the signed-in user's own profile and sessions."""
 
 from django.conf import settings
 from django.contrib import messages
@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from inbox.accounts import sessions
 from inbox.accounts.invitations import invited_user
+from inbox.accounts.profile import ProfileForm
 
 
 def login_locked_out(request, *args):
@@ -23,6 +24,18 @@ def login_locked_out(request, *args):
         "next": request.POST.get("next", request.GET.get("next", "")),
     }
     return render(request, "accounts/login.html", context, status=429)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile(request):
+    """What agents set for themselves: their name as customers see it, and their email signature."""
+    form = ProfileForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Saved.")
+        return redirect("settings:profile")
+    return render(request, "accounts/profile.html", {"settings_section": "profile", "form": form})
 
 
 @login_required

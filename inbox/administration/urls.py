@@ -44,6 +44,7 @@ urlpatterns = [
     path("events/<int:event_id>/archive/", event_views.event_archive, name="event_archive"),
     path("audit/", audit_views.audit_log, name="audit"),
     path("audit/export.csv", audit_views.audit_export, name="audit_export"),
+    path("profile/", account_views.profile, name="profile"),
     path("sessions/", account_views.session_list, name="sessions"),
     path("sessions/<int:session_id>/sign-out/", account_views.session_revoke, name="session_revoke"),
     path("sessions/sign-out-others/", account_views.sessions_revoke_others, name="sessions_revoke_others"),

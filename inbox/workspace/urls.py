@@ -1,6 +1,6 @@
 from django.urls import path
 
-from inbox.workspace import action_views, canned_views, customer_views, search_views, views
+from inbox.workspace import action_views, canned_views, customer_views, new_conversation_views, search_views, views
 
 app_name = "workspace"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("sync/", views.sync, name="sync"),
     path("search/", search_views.search_view, name="search"),
     path("conversations/bulk/", action_views.conversations_bulk, name="conversations_bulk"),
+    path("conversations/new/", new_conversation_views.conversation_new, name="conversation_new"),
     path("conversations/<int:conversation_id>/", views.conversation_detail, name="conversation_detail"),
     path("conversations/<int:conversation_id>/earlier/", views.timeline_earlier, name="timeline_earlier"),
     path("conversations/<int:conversation_id>/reply/", action_views.conversation_reply, name="conversation_reply"),

@@ -95,6 +95,18 @@
   });
 
   document.addEventListener("change", function (evt) {
+    if (evt.target.id === "new-inbox") {
+      // The new conversation's form follows the inbox: its fields, the customer's address there, its signature.
+      var chosen = evt.target.selectedOptions[0], form = evt.target.form, to = document.getElementById("new-to");
+      var before = evt.target.dataset.shown || "";
+      form.dataset.kind = chosen.dataset.kind;
+      if (!to.value || to.value === before) to.value = chosen.dataset.address;
+      evt.target.dataset.shown = chosen.dataset.address;
+      to.placeholder = chosen.dataset.kind === "email" ? to.dataset.emailPlaceholder : to.dataset.phonePlaceholder;
+      var signature = document.getElementById("new-signature");
+      if (signature) signature.textContent = chosen.dataset.signature;
+      signature.closest(".signature").hidden = !chosen.dataset.signature;
+    }
     if (evt.target.id === "channel-select") {
       var option = evt.target.selectedOptions[0];
       composer().dataset.kind = option ? option.dataset.kind : "";
@@ -174,6 +186,11 @@
   });
 
   document.addEventListener("keydown", function (evt) {
+    if (evt.target.id === "new-text" && evt.key === "Enter" && (evt.ctrlKey || evt.metaKey)) {
+      evt.preventDefault();
+      htmx.trigger(evt.target.form, "submit");
+      return;
+    }
     if (evt.target.id !== "reply-text") return;
     var list = suggestions();
     if (list && !list.hidden) {

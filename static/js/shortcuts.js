@@ -38,6 +38,11 @@
       }
       case "r": if (window.inboxComposer) window.inboxComposer.setMode("reply"); break;
       case "n": if (window.inboxComposer) window.inboxComposer.setMode("note"); break;
+      case "c": {
+        var compose = document.getElementById("new-conversation-button");
+        if (compose) compose.click(); else handled = false;
+        break;
+      }
       case "a": {
         var assignee = document.getElementById("assignee-select");
         if (assignee) { assignee.focus(); if (assignee.showPicker) try { assignee.showPicker(); } catch (e) { /* not allowed */ } }

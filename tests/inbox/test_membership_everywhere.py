@@ -343,6 +343,7 @@ ADMIN_ONLY_NAMESPACES = {"settings"}
 # or the answer an ended session of one's own gets, and change nothing.
 SELF_SERVICE_NAMES = {
     "settings:sessions": "each agent's own signed-in sessions",
+    "settings:profile": "each agent's own name and signature",
     "settings:session_revoke": "signs out one of the agent's own sessions",
     "settings:sessions_revoke_others": "signs out the agent's other sessions",
 }

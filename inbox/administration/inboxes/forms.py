@@ -222,6 +222,7 @@ class WebchatForm(InboxForm):
 class EmailForm(InboxForm):
     SECTIONS = [
         ("Address", ["address", "reply_domain"]),
+        ("Replies", ["signature"]),
         (
             "Incoming mail (IMAP)",
             ["imap_host", "imap_port", "imap_ssl", "imap_username", "imap_password", "imap_folder", "imap_move_to"],
@@ -232,6 +233,7 @@ class EmailForm(InboxForm):
     STORED = {
         "address": "settings.address",
         "reply_domain": "settings.reply_domain",
+        "signature": "settings.signature",
         "imap_host": "credentials.imap.host",
         "imap_port": "credentials.imap.port",
         "imap_ssl": "credentials.imap.ssl",
@@ -252,6 +254,12 @@ class EmailForm(InboxForm):
     reply_domain = forms.CharField(
         required=False,
         help_text="Optional: a domain whose reply+TOKEN@ addresses route replies back to the right conversation.",
+    )
+    signature = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3, "dir": "auto"}),
+        help_text="Under every email from this inbox, after the agent's own signature (set on their profile).",
     )
     imap_host = forms.CharField(
         required=False, label="IMAP server", help_text="e.g. imap.example.com. Empty: no polling."

@@ -286,3 +286,28 @@ def test_a_text_retried_concurrently_is_one_message(sms_inbox, twilio):
 
     run_concurrently(*[post] * 6)
     assert Message.objects.count() == InboundEvent.objects.count() == 1
+
+
+def test_an_agent_texts_first_and_a_conversation_opens(
+    sms_inbox, twilio, agent, agent_client, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = agent_client.post(
+            "/conversations/new/", {"inbox": sms_inbox.pk, "to": "+1 (415) 555-0199", "text": "Your parcel is here."}
+        )
+    assert response.status_code == 200
+    conversation = Conversation.objects.get()
+    assert conversation.identity.kind == "phone" and conversation.identity.address == "+14155550199"
+    assert conversation.assignee == agent and conversation.inbox == sms_inbox
+    [sent] = twilio.requests
+    assert sent["form"]["To"] == "+14155550199" and sent["form"]["From"] == OUR_NUMBER
+    assert sent["form"]["Body"] == "Your parcel is here."
+    message = Message.objects.get()
+    assert message.status == Message.Status.SENT and message.external_id.startswith("SM")
+
+
+def test_texting_first_refuses_what_is_not_a_phone_number(sms_inbox, agent_client):
+    response = agent_client.post("/conversations/new/", {"inbox": sms_inbox.pk, "to": "call me", "text": "Hi"})
+    assert response.status_code == 422
+    assert "is not a phone number (write it with its country code" in response.content.decode()
+    assert not Conversation.objects.exists()
