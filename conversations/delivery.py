@@ -23,6 +23,7 @@ from inbox.connectors.contract import (
     StatusUpdate,
     with_detail,
 )
+from inbox.connectors.public_files import public_file_url
 from inbox.connectors.registry import connector_for
 from inbox.models import Inbox
 
@@ -88,7 +89,11 @@ def message_deliver(*, message_id: int) -> None:
         automatic=message.sender_type == Message.Sender.SYSTEM,
         attachments=tuple(
             AttachmentContent(
-                filename=a.filename, content_type=a.content_type, content=_read(a.file), content_id=a.content_id
+                filename=a.filename,
+                content_type=a.content_type,
+                content=_read(a.file),
+                content_id=a.content_id,
+                url=public_file_url(a.pk),
             )
             for a in attachments
         ),

@@ -75,8 +75,8 @@ def message_reply(
     go out as HTML too; ``email`` (EmailParts) adds their Cc, Bcc, subject or forward, and
     ``quoted`` (Quoted) what a forward carries under the agent's words."""
     text = text.strip()
-    if not text and not quoted:
-        raise ValueError("A reply needs text.")
+    if not text and not quoted and not files:
+        raise ValueError("A reply needs text or a file.")
     email = email or EmailParts()
     is_email = Inbox.objects.filter(pk=conversation.inbox_id, kind=Inbox.Kind.EMAIL).exists()
     html = email_html(text) if is_email else ""

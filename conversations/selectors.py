@@ -352,7 +352,12 @@ def widget_history(*, inbox_id: int, visitor_id: str, verified_email: str, limit
     """What a visitor may see: messages from and to this visitor, or, if the website vouched for
     them, their customer's chats in this inbox (from any device)."""
     # Private notes are the team's own: never part of what a visitor sees.
-    qs = Message.objects.filter(inbox_id=inbox_id).exclude(direction=Message.Direction.NOTE).select_related("author")
+    qs = (
+        Message.objects.filter(inbox_id=inbox_id)
+        .exclude(direction=Message.Direction.NOTE)
+        .select_related("author")
+        .prefetch_related("attachments")
+    )
     if verified_email:
         owner = ContactIdentity.objects.filter(kind="email", address=verified_email).values("customer_id")
         qs = qs.filter(conversation__customer_id__in=owner)
@@ -363,6 +368,11 @@ def widget_history(*, inbox_id: int, visitor_id: str, verified_email: str, limit
 
 def attachment_for_agent(*, user, attachment_id: int) -> Attachment | None:
     return Attachment.objects.filter(pk=attachment_id, message__inbox_id__in=visible_inbox_ids(user)).first()
+
+
+def attachment_by_id(attachment_id: int) -> Attachment | None:
+    """For a signed link only (inbox.connectors.public_files): the signature is the permission."""
+    return Attachment.objects.filter(pk=attachment_id).first()
 
 
 def message_original_for_agent(*, user, message_id: int) -> InboundEvent | None:

@@ -290,6 +290,10 @@ GRAPH_API_VERSION = env.str("GRAPH_API_VERSION", default="v23.0")
 MESSENGER_MEDIA_HOSTS = env.list("MESSENGER_MEDIA_HOSTS", default=["fbcdn.net", "fbsbx.com"])
 MESSENGER_MEDIA_MAX_BYTES = env.int("MESSENGER_MEDIA_MAX_BYTES", default=25 * 1024 * 1024)
 
+# How long a signed link to a file stays valid (providers fetch media at once; visitors reopen chats).
+PUBLIC_FILE_MAX_AGE_SECONDS = env.int("PUBLIC_FILE_MAX_AGE_SECONDS", default=7 * 24 * 3600)
+# What a chat visitor may send: each file's size, checked on its content's own type.
+WIDGET_UPLOAD_MAX_BYTES = env.int("WIDGET_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
 # What an agent may attach to one reply, in all.
 REPLY_ATTACHMENTS_MAX_BYTES = env.int("REPLY_ATTACHMENTS_MAX_BYTES", default=20 * 1024 * 1024)
 # An inbound mail's attachments larger than this are left out (and said so in the message).

@@ -8,6 +8,7 @@ from inbox.accounts import views as account_views
 from inbox.connectors.email import views as email_views
 from inbox.connectors.webchat import views as webchat_views
 from inbox.webhooks import views as webhook_views
+from inbox.workspace import views as workspace_views
 
 urlpatterns = [
     path("", include("inbox.workspace.urls")),
@@ -23,6 +24,8 @@ urlpatterns = [
     ),
     path("hooks/<str:kind>/<str:token>/", webhook_views.inbound_webhook, name="inbound_webhook"),
     path("try/<str:token>/", webchat_views.widget_demo_page, name="widget_demo"),
+    path("widget/<str:token>/upload/", webchat_views.widget_upload, name="widget_upload"),
+    path("files/<str:token>/", workspace_views.public_file, name="public_file"),
     # Pages without our <link rel="icon"> (the Django admin's) still get the icon browsers ask for here.
     path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True), name="favicon"),
 ]

@@ -8,6 +8,8 @@ import hashlib
 import hmac
 import json
 import threading
+import urllib.error
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -65,6 +67,7 @@ class TwilioStandIn(StandInServer):
     requests: list[dict] = field(default_factory=list)
     media: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     server_errors: int = 0  # answer the next N sends with a 500
+    media_fetched: list[tuple] = field(default_factory=list)  # (url, status, content type, body) of MMS media
     friendly_name: str = "Acme Support"
     account_status: str = "active"  # or "suspended", "closed"
 
@@ -82,7 +85,11 @@ class TwilioStandIn(StandInServer):
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                fields = parse_qs(self.rfile.read(length).decode())
+                form = {k: v[-1] for k, v in fields.items()}
+                media = fields.get("MediaUrl", [])  # repeated, up to 10
+                if media:
+                    form["MediaUrl"] = media
                 if not self._authorized():
                     return self._error(401, 20003, "Authenticate")
                 if self.path != f"/2010-04-01/Accounts/{stand_in.account_sid}/Messages.json":
@@ -95,6 +102,9 @@ class TwilioStandIn(StandInServer):
                     return self._error(*TWILIO_MAGIC_ERRORS[form["To"]])
                 if not form.get("Body") and not form.get("MediaUrl"):
                     return self._error(400, 21602, "Message body is required.")
+                # Twilio fetches each media URL itself, unauthenticated, and checks what it gets.
+                for url in media:
+                    stand_in.media_fetched.append(_fetch(url))
                 sid = "SM" + uuid.uuid4().hex
                 self._json(
                     201,
@@ -163,6 +173,7 @@ class GraphStandIn(StandInServer):
     app_secret: str = ""  # when set, an appsecret_proof given with a call must match it
     requests: list[dict] = field(default_factory=list)
     profile_requests: list[str] = field(default_factory=list)
+    media_fetched: list[tuple] = field(default_factory=list)  # (url, status, content type, body) of attachments
     revoked: bool = False
     rate_limited: int = 0  # answer the next N sends with "too many calls"
     media: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # Meta's CDN, for attachments
@@ -201,6 +212,15 @@ class GraphStandIn(StandInServer):
                 if not self._token_ok(query):
                     return
                 stand_in.requests.append(body)
+                attachment = (body.get("message") or {}).get("attachment")
+                if attachment:
+                    # Meta downloads an attachment from its payload's URL before sending it on.
+                    fetched = _fetch(attachment["payload"]["url"])
+                    stand_in.media_fetched.append(fetched)
+                    if fetched[1] != 200:
+                        return self._error(
+                            400, 100, "(#100) Failed to fetch the file from the url", kind="OAuthException"
+                        )
                 if stand_in.rate_limited > 0:
                     stand_in.rate_limited -= 1
                     return self._error(400, 613, "Calls to this api have exceeded the rate limit.")
@@ -243,3 +263,12 @@ def graph(settings):
         yield stand_in
     finally:
         stand_in.stop()
+
+
+def _fetch(url: str) -> tuple:
+    """What a provider gets fetching a media URL of ours: (url, status, content type, body)."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return url, response.status, response.headers.get("Content-Type", ""), response.read()
+    except urllib.error.HTTPError as exc:
+        return url, exc.code, "", b""

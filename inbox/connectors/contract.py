@@ -81,6 +81,34 @@ class AttachmentContent:
     content_type: str
     content: bytes
     content_id: str = ""  # an email's inline image, referenced from its HTML as cid:CONTENT_ID
+    # Where a provider that fetches media itself (Twilio, Meta, the widget) finds it: a signed URL.
+    url: str = ""
+
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class AttachmentRules:
+    """What files a channel's replies may carry, by its provider's documented limits."""
+
+    max_files: int
+    max_bytes_each: int
+    max_bytes_total: int
+    types: tuple[str, ...] = ()  # content types (or "image/"-style prefixes) it takes; () takes any
+
+    def refusal(self, files) -> str:
+        """Why these files cannot go (a sentence for the agent), or "" if they can."""
+        if len(files) > self.max_files:
+            return f"At most {self.max_files} files can go in one message here."
+        for upload in files:
+            if self.types and not any(upload.content_type.startswith(t) for t in self.types):
+                return f"“{upload.name}” cannot be sent on this channel ({upload.content_type or 'unknown type'})."
+            if upload.size > self.max_bytes_each:
+                return f"“{upload.name}” is larger than the {self.max_bytes_each // MB} MB this channel takes."
+        if sum(upload.size for upload in files) > self.max_bytes_total:
+            return f"These files add up to more than the {self.max_bytes_total // MB} MB this channel takes."
+        return ""
 
 
 @dataclass(frozen=True)
@@ -152,8 +180,8 @@ class Connector:
     # Email: a message that references none of ours starts a new conversation (a new thread), where
     # chat and SMS continue the customer's latest one.
     threads_by_reference: ClassVar[bool] = False
-    # Whether send() delivers the message's attachments (email does; SMS and Messenger here do not).
-    sends_attachments: ClassVar[bool] = False
+    # The files send() delivers with a message, by the provider's limits; None: none at all.
+    attachment_rules: ClassVar[AttachmentRules | None] = None
     # Whether an agent may write first (email and SMS may; Messenger and the widget answer only).
     starts_conversations: ClassVar[bool] = False
     # What the webhook answers once the event is stored (Twilio wants TwiML): body, content type.

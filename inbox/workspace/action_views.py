@@ -40,20 +40,25 @@ def conversation_reply(request, conversation_id):
     text, mode = post.get("text", ""), post.get("mode", "reply")
     seen = int(post["seen"]) if post.get("seen", "").isdigit() else None
     refused = partial(_composer, request, conversation, status=422, text=text, mode=mode, typed=post)
-    if not text.strip() and mode != "forward":
+    if not text.strip() and mode == "note":
         return refused(error="Write something first.")
     if mode == "note":
         note = actions.note_add(conversation=conversation, author=request.user, text=text)
         return _sent(request, conversation, note, seen=seen, mode="note")
     files = request.FILES.getlist("files")
+    if not text.strip() and not files and mode != "forward":
+        return refused(error="Write something first.")
     if sum(f.size for f in files) > settings.REPLY_ATTACHMENTS_MAX_BYTES:
         return refused(error=f"Attachments may add up to {settings.REPLY_ATTACHMENTS_MAX_BYTES // 1024 // 1024} MB.")
     channels = {c.value: c for c in selectors.reply_channels(user=request.user, conversation=conversation)}
     channel = channels.get(post.get("channel") or f"{conversation.identity_id}:{conversation.inbox_id}")
     if channel is None:
         return refused(error="That channel is not one of this customer's.")
-    if files and not connector_for_kind(channel.inbox_kind).sends_attachments:
-        return refused(error="Attachments can go out by email only; choose an email channel.")
+    rules = connector_for_kind(channel.inbox_kind).attachment_rules
+    if files and rules is None:
+        return refused(error="Files cannot be sent on this channel; choose another.")
+    if files and (why := rules.refusal(files)):
+        return refused(error=why)
     try:
         email = email_parts(post, inbox=conversation.inbox) if channel.inbox_kind == "email" else None
     except ValueError as exc:

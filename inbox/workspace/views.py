@@ -14,6 +14,7 @@ from conversations.actions import conversation_mark_read
 from conversations.selectors import ListState
 from customers.selectors import customer_identities, customer_past_conversations, customer_possible_match
 from inbox.connectors.email.connector import reply_all_addresses
+from inbox.connectors.public_files import public_file_id
 from inbox.workspace.templatetags import INLINE_IMAGE_TYPES
 
 # Clocks of several server processes differ a little; resync looks back this much further.
@@ -214,13 +215,31 @@ def attachment(request, attachment_id):
     found = selectors.attachment_for_agent(user=request.user, attachment_id=attachment_id)
     if found is None:
         raise Http404("No such attachment in your inboxes.")
+    return _file_response(found, content_type="application/octet-stream")
+
+
+@require_GET
+def public_file(request, token):
+    """A file by its signed link (public_files): what Twilio and Meta fetch, and a visitor opens."""
+    attachment_id = public_file_id(token)
+    found = selectors.attachment_by_id(attachment_id) if attachment_id else None
+    if found is None:
+        raise Http404("This link has expired.")
+    # Providers check the type of what they fetch (Twilio refuses an MMS of "octet-stream").
+    return _file_response(found, content_type=found.content_type)
+
+
+def _file_response(found, *, content_type: str) -> FileResponse:
+    """Images shown in the page; anything else downloaded, sandboxed, never run or sniffed."""
+    image = found.content_type in INLINE_IMAGE_TYPES
     response = FileResponse(
         found.file.open("rb"),
-        as_attachment=found.content_type not in INLINE_IMAGE_TYPES,
+        as_attachment=not image,
         filename=found.filename,
-        content_type=found.content_type if found.content_type in INLINE_IMAGE_TYPES else "application/octet-stream",
+        content_type=found.content_type if image else content_type,
     )
     response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, max-age=3600"
     return response
 

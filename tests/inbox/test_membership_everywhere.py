@@ -354,6 +354,10 @@ EXEMPT_NAMES = {
     "(test_an_invitation_link_with_a_wrong_token_is_404_and_shows_no_one)",
     "logout": "signing out takes no id and shows no data",
     "favicon": "a redirect to the site's icon, a static file like the stylesheet",
+    "widget_upload": "a chat visitor's file, from the customer's website: the signed visitor token and the "
+    "origin are the check (test_a_visitor_file_needs_the_widgets_origin_and_its_visitor_token)",
+    "public_file": "a file by its signed, expiring link, for Twilio, Meta and chat visitors "
+    "(test_a_files_signed_link_opens_it_and_a_forged_or_old_one_does_not)",
     "inbound_webhook": "providers post here; the inbox token in the URL plus the signature is the check "
     "(test_webhooks_answer_404_to_a_wrong_token_and_403_to_a_missing_signature)",
     "email_provider_webhook": "email providers post here; token plus signature or basic auth "

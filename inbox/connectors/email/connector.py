@@ -23,7 +23,9 @@ from django.core.validators import validate_email
 from django.utils.crypto import salted_hmac
 
 from inbox.connectors.contract import (
+    MB,
     AttachmentContent,
+    AttachmentRules,
     Connector,
     IdentityClaim,
     InboundMessage,
@@ -159,7 +161,8 @@ def smtp_backend(smtp: dict, *, timeout: float = 30) -> EmailBackend:
 class EmailConnector(Connector):
     kind = "email"
     threads_by_reference = True
-    sends_attachments = True
+    # What common mail servers accept: about 25 MB a mail, before base64.
+    attachment_rules = AttachmentRules(max_files=20, max_bytes_each=20 * MB, max_bytes_total=20 * MB)
     starts_conversations = True
 
     def recipient(self, *, inbox, raw: str, name: str = "") -> IdentityClaim:

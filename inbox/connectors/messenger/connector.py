@@ -19,7 +19,9 @@ from django.conf import settings
 from django.http import HttpResponse, HttpResponseForbidden
 
 from inbox.connectors.contract import (
+    MB,
     AttachmentContent,
+    AttachmentRules,
     Connector,
     IdentityClaim,
     InboundMessage,
@@ -85,8 +87,15 @@ def _attachment_text(attachment: dict) -> str:
     return f"[{kind.capitalize()}] {payload.get('url', '')}".strip()
 
 
+def _attachment_type(content_type: str) -> str:
+    kind = content_type.partition("/")[0]
+    return kind if kind in ("image", "video", "audio") else "file"
+
+
 class MessengerConnector(Connector):
     kind = "messenger"
+    # The Send API's attachments: 25 MB each (https://developers.facebook.com/docs/messenger-platform/send-messages).
+    attachment_rules = AttachmentRules(max_files=10, max_bytes_each=25 * MB, max_bytes_total=50 * MB)
 
     def handshake(self, *, inbox, request) -> HttpResponse:
         """Meta's GET when the webhook is subscribed: echo the challenge if the verify token is ours."""
@@ -222,11 +231,25 @@ class MessengerConnector(Connector):
                 retryable=False,
                 recipient=True,
             )
-        body = {
-            "recipient": {"id": outbound.to.address},
-            "message": {"text": outbound.text, "metadata": f"{OUR_METADATA_PREFIX}{outbound.message_id}"},
-            **self._messaging_type(outbound),
-        }
+        # The text, then each file as a message of its own (the Send API takes one attachment a
+        # message), which Meta fetches from its signed link. The text's id stands for the reply.
+        parts = [{"text": outbound.text}] if outbound.text else []
+        parts += [
+            {"attachment": {"type": _attachment_type(a.content_type), "payload": {"url": a.url, "is_reusable": False}}}
+            for a in outbound.attachments
+        ]
+        window = self._messaging_type(outbound)
+        metadata = f"{OUR_METADATA_PREFIX}{outbound.message_id}"
+        ids = [
+            self._post(
+                outbound,
+                {"recipient": {"id": outbound.to.address}, "message": {**part, "metadata": metadata}, **window},
+            )
+            for part in parts
+        ]
+        return ids[0]
+
+    def _post(self, outbound: OutboundMessage, body: dict) -> str:
         token = (outbound.inbox.credentials or {}).get("page_access_token", "")
         try:
             response = requests.post(graph_url("me/messages"), params={"access_token": token}, json=body, timeout=15)

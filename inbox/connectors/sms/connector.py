@@ -23,7 +23,9 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from inbox.connectors.contract import (
+    MB,
     AttachmentContent,
+    AttachmentRules,
     Connector,
     IdentityClaim,
     InboundMessage,
@@ -114,6 +116,8 @@ class SmsConnector(Connector):
     kind = "sms"
     webhook_response = (EMPTY_TWIML, "text/xml")
     starts_conversations = True
+    # Twilio's MMS: at most 10 media and 5 MB a message (https://www.twilio.com/docs/messaging/guides/accepted-mime-types).
+    attachment_rules = AttachmentRules(max_files=10, max_bytes_each=5 * MB, max_bytes_total=5 * MB, types=MEDIA_TYPES)
 
     def recipient(self, *, inbox, raw: str, name: str = "") -> IdentityClaim:
         # A number without its country code is read as one of the inbox's own country.
@@ -246,8 +250,10 @@ class SmsConnector(Connector):
                 "This SMS inbox has no number to send from: an admin sets one in its settings.", retryable=False
             )
         try:
+            # Twilio fetches each file from its signed link: an MMS.
+            media = {"media_url": [a.url for a in outbound.attachments]} if outbound.attachments else {}
             sent = twilio_client(inbox).messages.create(
-                to=outbound.to.address, body=outbound.text, status_callback=webhook_url(inbox), **sender
+                to=outbound.to.address, body=outbound.text, status_callback=webhook_url(inbox), **sender, **media
             )
         except TwilioRestException as exc:
             # Twilio's 4xx say what no retry changes (an unsubscribed number, a bad one); 429 and 5xx pass.

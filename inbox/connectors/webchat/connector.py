@@ -7,6 +7,7 @@ correct hash links the chat to the customer with that email. Anything else is an
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -21,6 +22,9 @@ from django.core import signing
 from django.utils import timezone
 
 from inbox.connectors.contract import (
+    MB,
+    AttachmentContent,
+    AttachmentRules,
     Connector,
     IdentityClaim,
     InboundMessage,
@@ -33,6 +37,7 @@ from inbox.connectors.contract import (
 from inbox.connectors.parsing import load_json_object, require_str, utc_from_timestamp
 
 MAX_TEXT_LENGTH = 10_000
+MAX_FILE_BASE64 = 40 * MB  # what a raw event's file may hold, base64 (uploads are checked smaller first)
 RECEIPT_STATUSES = {"delivered", "read"}
 VISITOR_TOKEN_SALT = "inbox.webchat.visitor"
 
@@ -97,6 +102,8 @@ def _unsign_visitor(inbox, token: str | None) -> dict | None:
 
 class WebchatConnector(Connector):
     kind = "webchat"
+    # Our own widget: files are opened from their signed links, so only their size is bounded.
+    attachment_rules = AttachmentRules(max_files=10, max_bytes_each=10 * MB, max_bytes_total=20 * MB)
 
     def verify(self, *, inbox, request: WidgetHello) -> Visitor:
         """Check the origin, then tell who the visitor is; a new visitor gets a fresh id."""
@@ -122,8 +129,9 @@ class WebchatConnector(Connector):
             name=request.name.strip()[:200],
         )
 
-    def raw_message(self, *, visitor: Visitor, client_id: str, text: str) -> tuple[str, bytes]:
-        """Build the raw event a widget message is stored as, and its id."""
+    def raw_message(self, *, visitor: Visitor, client_id: str, text: str, files=()) -> tuple[str, bytes]:
+        """Build the raw event a widget message is stored as, and its id: the files it carries go in
+        it whole (base64), so that a message that cannot be stored at once is replayable with them."""
         event_id = f"{visitor.id}:{client_id}"
         body = {
             "id": event_id,
@@ -134,6 +142,11 @@ class WebchatConnector(Connector):
             "text": text,
             "sent_at": timezone.now().isoformat(),
         }
+        if files:
+            body["files"] = [
+                {"name": f.filename, "type": f.content_type, "content": base64.b64encode(f.content).decode()}
+                for f in files
+            ]
         return event_id, json.dumps(body).encode()
 
     def event_id(self, *, inbox, raw, content_type) -> str:
@@ -141,7 +154,9 @@ class WebchatConnector(Connector):
 
     def parse(self, *, inbox, raw, content_type) -> list[InboundMessage]:
         data = load_json_object(raw)
-        text = require_str(data, "text", max_length=MAX_TEXT_LENGTH)
+        files = _files(data.get("files"))
+        # A file may come without a word; anything else needs its text.
+        text = "" if files and data.get("text") == "" else require_str(data, "text", max_length=MAX_TEXT_LENGTH)
         visitor_id = require_str(data, "visitor", max_length=64)
         verified_email = data.get("verified_email") or ""
         links = ()
@@ -157,6 +172,7 @@ class WebchatConnector(Connector):
                 customer_name=data.get("name") or "",
                 verified_links=links,
                 claims=claims,
+                attachments=files,
             )
         ]
 
@@ -174,6 +190,10 @@ class WebchatConnector(Connector):
                     author=outbound.author_name,
                     text=outbound.text,
                     sent_at=outbound.sent_at,
+                    files=[
+                        {"name": a.filename, "type": a.content_type, "size": len(a.content), "url": a.url}
+                        for a in outbound.attachments
+                    ],
                 ),
             },
         )
@@ -188,8 +208,9 @@ class FrameError(ParseError):
         self.frame_id = frame_id
 
 
-def widget_message(*, id: int, sender: str, author: str, text: str, sent_at, client_id: str = "") -> dict:
-    """A message as the widget shows it. ``client_id`` lets a widget match its own unacknowledged one."""
+def widget_message(*, id: int, sender: str, author: str, text: str, sent_at, client_id: str = "", files=()) -> dict:
+    """A message as the widget shows it. ``client_id`` lets a widget match its own unacknowledged one;
+    ``files`` are {name, type, size, url}, each url a signed link."""
     return {
         "id": id,
         "sender": sender,
@@ -197,7 +218,26 @@ def widget_message(*, id: int, sender: str, author: str, text: str, sent_at, cli
         "text": text,
         "sent_at": sent_at.isoformat(),
         "client_id": client_id,
+        "files": list(files),
     }
+
+
+def _files(value) -> tuple[AttachmentContent, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(f, dict) for f in value):
+        raise ParseError("files must be a list of objects")
+    try:
+        return tuple(
+            AttachmentContent(
+                filename=require_str(f, "name", max_length=255),
+                content_type=require_str(f, "type", max_length=120),
+                content=base64.b64decode(require_str(f, "content", max_length=MAX_FILE_BASE64), validate=True),
+            )
+            for f in value
+        )
+    except (ValueError, TypeError) as exc:
+        raise ParseError(f"a file is not base64: {exc}") from exc
 
 
 def parse_client_frame(data) -> dict:

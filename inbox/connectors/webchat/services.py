@@ -1,10 +1,15 @@
-"""What the chat widget asks of the inbox: a visitor's history, their messages, their receipts."""
+"""What the chat widget asks of the inbox: a visitor's history, their messages and files, their receipts."""
 
+import os
+
+import filetype
 from django.conf import settings
 
 from conversations.intake import inbound_event_receive
 from conversations.models import Message
 from conversations.selectors import widget_history
+from inbox.connectors.contract import AttachmentContent
+from inbox.connectors.public_files import public_file_url
 from inbox.connectors.webchat import ratelimit
 from inbox.connectors.webchat.connector import Visitor, WebchatConnector, widget_message
 from inbox.models import Inbox
@@ -23,6 +28,10 @@ def widget_message_of(message: Message) -> dict:
         sent_at=message.sent_at,
         # Inbound external ids are "<visitor>:<client id>".
         client_id=message.external_id.partition(":")[2] if inbound and message.external_id else "",
+        files=[
+            {"name": a.filename, "type": a.content_type, "size": a.size, "url": public_file_url(a.pk)}
+            for a in message.attachments.all()
+        ],
     )
 
 
@@ -31,22 +40,57 @@ def visitor_history(*, inbox: Inbox, visitor: Visitor) -> list[dict]:
     return [widget_message_of(m) for m in messages]
 
 
-def visitor_message_receive(*, inbox: Inbox, visitor: Visitor, client_ip: str, client_id: str, text: str) -> dict:
+def visitor_message_receive(
+    *, inbox: Inbox, visitor: Visitor, client_ip: str, client_id: str, text: str, files=()
+) -> dict:
     """Take a visitor's message unless they (or their address) are flooding; return the widget's reply."""
     limits = {
         f"widget:visitor:{visitor.id}": settings.WIDGET_RATE_LIMIT_PER_VISITOR,
         f"widget:ip:{client_ip}": settings.WIDGET_RATE_LIMIT_PER_IP,
     }
     if not ratelimit.allow(limits, window_seconds=settings.WIDGET_RATE_LIMIT_WINDOW_SECONDS):
-        return {
-            "type": "error",
-            "code": "rate_limited",
-            "id": client_id,
-            "message": "You are sending messages too quickly. Please wait a moment.",
-        }
-    external_id, raw = connector.raw_message(visitor=visitor, client_id=client_id, text=text)
+        return refusal(client_id, "rate_limited", "You are sending messages too quickly. Please wait a moment.")
+    external_id, raw = connector.raw_message(visitor=visitor, client_id=client_id, text=text, files=files)
     messages = inbound_event_receive(inbox=inbox, external_id=external_id, raw=raw, content_type="application/json")
     if not messages:
         # Stored raw and marked failed for an admin to replay: not lost, but not shown yet.
         return {"type": "ack", "id": client_id, "message_id": None, "stored": True}
     return {"type": "ack", "id": client_id, "message_id": messages[0].pk, "message": widget_message_of(messages[0])}
+
+
+def refusal(client_id: str, code: str, message: str) -> dict:
+    return {"type": "error", "code": code, "id": client_id, "message": message}
+
+
+# What a visitor may send, by what the content is (not by its name or the type the browser claims):
+# pictures, PDFs and plain text. Never HTML or SVG, which could run script where they are opened.
+UPLOAD_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"}
+UPLOAD_TYPES_SAID = "pictures (PNG, JPEG, GIF, WebP), PDF documents and text files"
+
+
+def upload_checked(*, name: str, content: bytes) -> AttachmentContent | str:
+    """The visitor's file as it will be stored, or why it is refused (a sentence for the visitor)."""
+    limit = settings.WIDGET_UPLOAD_MAX_BYTES
+    if len(content) > limit:
+        return f"This file is larger than {limit // 1024 // 1024} MB; please send a smaller one."
+    if not content:
+        return "This file is empty."
+    name = os.path.basename(name.replace("\\", "/")).strip()[:200] or "file"
+    found = filetype.guess(content)
+    content_type = found.mime if found else _plain_text(name, content)
+    if content_type not in UPLOAD_TYPES | {"text/plain"}:
+        return f"This kind of file cannot be sent here. You can send {UPLOAD_TYPES_SAID}."
+    return AttachmentContent(filename=name, content_type=content_type, content=content)
+
+
+TEXT_EXTENSIONS = ("", ".txt", ".csv", ".log", ".md")
+
+
+def _plain_text(name: str, content: bytes) -> str:
+    """Text, but not markup: an .html or .svg opened from an agent's downloads would run its script."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return ""
+    markup = text.lstrip("\ufeff \t\r\n").startswith("<")
+    return "" if markup or os.path.splitext(name.lower())[1] not in TEXT_EXTENSIONS else "text/plain"

@@ -6,9 +6,20 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from conversations.models import Attachment, Conversation, Message
 from inbox.models import AgentProfile, AuditEntry
-from tests.inbox.connectors.email.test_smtp import email_inbox, ingest  # noqa: F401 - the fixture
+from tests.factories import InboxFactory, MembershipFactory
+from tests.inbox.connectors.email.test_smtp import ingest
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def email_inbox(agent):
+    agent.first_name, agent.last_name = "Sam", "Agent"
+    agent.save()
+    inbox = InboxFactory(kind="email", name="Support", settings={"address": "support@shop.example"})
+    MembershipFactory(inbox=inbox, user=agent)
+    return inbox
+
 
 TO_MANY = (
     b"From: Ada Lovelace <ada@example.com>\r\n"

@@ -304,3 +304,27 @@ def test_a_postback_carries_no_attachment_of_its_own_wherever_it_stands_in_the_b
     assert Message.objects.count() == 3
     assert Message.objects.get(external_id="m_img").attachments.count() == 1
     assert not Message.objects.get(external_id="m_pb2").attachments.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_file_goes_to_messenger_as_the_send_api_documents_and_meta_fetches_it(
+    live_server, settings, post_meta, graph, agent, agent_client
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.PUBLIC_BASE_URL = live_server.url
+    post_meta(batch(entry(text_item("m_1", "Can I see the label?"))))
+    conversation = Conversation.objects.get()
+    label = SimpleUploadedFile("label.pdf", b"%PDF-1.4 label", content_type="application/pdf")
+    response = agent_client.post(f"/conversations/{conversation.pk}/reply/", {"text": "Attached", "files": [label]})
+    assert response.status_code == 200
+    text, attachment = graph.requests
+    assert text["message"]["text"] == "Attached"
+    sent = attachment["message"]["attachment"]
+    assert sent["type"] == "file" and sent["payload"]["is_reusable"] is False
+    assert sent["payload"]["url"].startswith(f"{live_server.url}/files/")
+    assert attachment["messaging_type"] == "RESPONSE" and attachment["recipient"] == {"id": PSID}
+    [(_, status, content_type, body)] = graph.media_fetched
+    assert (status, content_type, body) == (200, "application/pdf", b"%PDF-1.4 label")
+    reply = Message.objects.get(direction=Message.Direction.OUTBOUND)
+    assert reply.status == Message.Status.SENT

@@ -3,6 +3,7 @@
 from urllib.parse import urlencode
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from twilio.request_validator import RequestValidator
 
 from conversations.models import Attachment, Conversation, InboundEvent, Message
@@ -311,3 +312,34 @@ def test_texting_first_refuses_what_is_not_a_phone_number(sms_inbox, agent_clien
     assert response.status_code == 422
     assert "is not a phone number (write it with its country code" in response.content.decode()
     assert not Conversation.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_mms_goes_out_with_its_picture_which_twilio_fetches_from_a_signed_link(
+    live_server, settings, post_twilio, twilio, agent, agent_client
+):
+    post_twilio(inbound_fields(twilio))
+    conversation = Conversation.objects.get()
+    settings.PUBLIC_BASE_URL = live_server.url  # where Twilio fetches the media from
+    picture = SimpleUploadedFile("parcel.jpg", b"\xff\xd8\xff\xe0 a jpeg", content_type="image/jpeg")
+    response = agent_client.post(f"/conversations/{conversation.pk}/reply/", {"text": "Here it is", "files": [picture]})
+    assert response.status_code == 200
+    [request] = twilio.requests
+    [url] = request["form"]["MediaUrl"]
+    assert url.startswith(f"{live_server.url}/files/") and request["form"]["Body"] == "Here it is"
+    [(_, status, content_type, body)] = twilio.media_fetched
+    assert (status, content_type, body) == (200, "image/jpeg", b"\xff\xd8\xff\xe0 a jpeg")
+    assert Message.objects.get(direction=Message.Direction.OUTBOUND).status == Message.Status.SENT
+
+
+def test_files_twilio_would_refuse_are_refused_before_anything_is_sent(sms_inbox, post_twilio, twilio, agent_client):
+    post_twilio(inbound_fields(twilio))
+    conversation = Conversation.objects.get()
+    url = f"/conversations/{conversation.pk}/reply/"
+    program = SimpleUploadedFile("setup.exe", b"MZ...", content_type="application/x-msdownload")
+    refused = agent_client.post(url, {"text": "Try this", "files": [program]})
+    assert refused.status_code == 422 and "“setup.exe” cannot be sent on this channel" in refused.content.decode()
+    big = SimpleUploadedFile("big.jpg", b"\xff" * (5 * 1024 * 1024 + 1), content_type="image/jpeg")
+    refused = agent_client.post(url, {"text": "Big", "files": [big]})
+    assert refused.status_code == 422 and "larger than the 5 MB this channel takes" in refused.content.decode()
+    assert twilio.requests == [] and not Message.objects.filter(direction=Message.Direction.OUTBOUND).exists()
