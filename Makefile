@@ -63,8 +63,10 @@ services:
 		redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no; } || true
 
 ## Debian's packages the tests drive: Chromium for the browser tests (Playwright drives it; it never
-## downloads a browser) and dovecot for the IMAP tests (the fixtures start their own on a free port).
-SYSTEM_PACKAGES := $(if $(shell command -v chromium),,chromium) $(if $(wildcard /usr/sbin/dovecot),,dovecot-imapd)
+## downloads a browser) and dovecot for the IMAP tests (the fixtures start their own on a free port);
+## the emoji font, so that the screenshots show the composer's and the widget's emoji.
+SYSTEM_PACKAGES := $(if $(shell command -v chromium),,chromium) $(if $(wildcard /usr/sbin/dovecot),,dovecot-imapd) \
+	$(if $(wildcard /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf),,fonts-noto-color-emoji)
 system-packages:
 	@[ -z "$(strip $(SYSTEM_PACKAGES))" ] || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; } || \

@@ -15,6 +15,7 @@ from conversations.selectors import ListState
 from customers.selectors import customer_identities, customer_past_conversations, customer_possible_match
 from inbox.connectors.email.connector import reply_all_addresses
 from inbox.connectors.public_files import public_file_id
+from inbox.connectors.registry import connector_for_kind
 from inbox.workspace.templatetags import INLINE_IMAGE_TYPES
 
 # Clocks of several server processes differ a little; resync looks back this much further.
@@ -119,6 +120,7 @@ def composer_context(request, conversation, controls=None) -> dict:
         "conversation": conversation,
         "agents": controls.agents(conversation.inbox_id),
         "channels": selectors.reply_channels(user=request.user, conversation=conversation),
+        "attachments_allowed": connector_for_kind(conversation.inbox.kind).attachment_rules is not None,
     }
     if conversation.inbox.kind == conversation.inbox.Kind.EMAIL:
         recipients = selectors.latest_inbound_recipients(conversation_id=conversation.pk)

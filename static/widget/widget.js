@@ -82,7 +82,20 @@
     '.typing.on{display:block}' +
     'form{display:flex;border-top:1px solid #e3e6ea}' +
     'textarea{flex:1;border:0;padding:10px;font:inherit;resize:none;height:44px}' +
-    'button.send{border:0;background:none;color:var(--accent,#1f6feb);font-weight:600;padding:0 14px;cursor:pointer}';
+    'button.send{border:0;background:none;color:var(--accent,#1f6feb);font-weight:600;padding:0 14px;cursor:pointer}' +
+    '.row{display:flex;gap:6px;align-items:flex-end;max-width:85%}.row.visitor{align-self:flex-end;flex-direction:row-reverse}' +
+    '.row.agent{align-self:flex-start}.row .msg{max-width:100%}' +
+    '.avatar{flex:none;width:26px;height:26px;border-radius:50%;background:#475467;color:#fff;font:600 11px/26px system-ui,sans-serif;text-align:center}' +
+    '.msg time{display:block;font-size:10px;opacity:.65;margin-top:2px}' +
+    '.msg .files{display:flex;flex-direction:column;gap:4px;margin-top:4px}' +
+    '.msg .files img{display:block;max-width:200px;max-height:160px;border-radius:6px}' +
+    '.msg .files a{color:inherit}' +
+    '.tools{display:flex;align-items:center;border-top:1px solid #e3e6ea}' +
+    '.tools button{border:0;background:none;font-size:18px;padding:6px 8px;cursor:pointer;color:#475467}' +
+    '.tools .hint{font-size:11px;color:#667085}' +
+    '.emoji{display:grid;grid-template-columns:repeat(8,1fr);gap:2px;padding:6px;border-top:1px solid #e3e6ea}' +
+    '.emoji button{border:0;background:none;font-size:20px;cursor:pointer;border-radius:4px}.emoji button:hover{background:#eef1f5}' +
+    '.drop{outline:2px dashed var(--accent,#1f6feb);outline-offset:-6px}';
   var constructed = root.adoptedStyleSheets !== undefined && window.CSSStyleSheet && "replaceSync" in CSSStyleSheet.prototype;
   root.innerHTML =
     (constructed ? '' : '<style>' + css + '</style>') +
@@ -96,6 +109,11 @@
     '<input name="email" type="email" autocomplete="email" placeholder="Your email" aria-label="Your email" hidden>' +
     '<div><button class="start" type="submit">Start chat</button> <button class="skip" type="button">Skip</button></div></form>' +
     '<ol class="log" aria-live="polite"></ol><p class="typing" aria-live="polite"></p><p class="notice" role="alert"></p>' +
+    '<div class="emoji" hidden role="listbox" aria-label="Emoji"></div>' +
+    '<div class="tools"><button type="button" class="emoji-toggle" aria-label="Emoji" title="Emoji">☺</button>' +
+    '<button type="button" class="attach" aria-label="Send a file" title="Send a picture or a file">📎</button>' +
+    '<input type="file" class="file" hidden accept="image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain">' +
+    '<span class="hint">or drop a file here</span></div>' +
     '<form><textarea name="text" dir="auto" maxlength="10000" placeholder="Write a message…" aria-label="Message"></textarea>' +
     '<button class="send" type="submit">Send</button></form></section>';
   if (constructed) {
@@ -164,7 +182,17 @@
       confirm(message.client_id, message);
       return;
     }
-    var li = document.createElement("li");
+    var row = document.createElement("li");
+    row.className = "row " + (message.sender === "visitor" ? "visitor" : "agent");
+    if (message.sender !== "visitor") {
+      var avatar = document.createElement("span");
+      avatar.className = "avatar";
+      avatar.setAttribute("aria-hidden", "true");
+      avatar.textContent = initials(message.author);
+      row.appendChild(avatar);
+    }
+    var li = document.createElement("div");
+    row.appendChild(li);
     li.className = "msg " + (message.sender === "visitor" ? "visitor" : "agent") + (clientId ? " pending" : "");
     if (message.sender !== "visitor" && message.author) {
       var who = document.createElement("span");
@@ -178,10 +206,16 @@
     text.className = "text";
     text.dir = "auto";
     text.textContent = message.text;
-    li.appendChild(text);
+    if (message.text) li.appendChild(text);
+    showFiles(li, message.files || []);
+    var when = document.createElement("time");
+    var at = message.sent_at ? new Date(message.sent_at) : new Date();
+    when.dateTime = at.toISOString();
+    when.textContent = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    li.appendChild(when);
     if (clientId) li.dataset.clientId = clientId;
     if (message.id) { li.dataset.messageId = message.id; shown[message.id] = true; }
-    log.appendChild(li);
+    log.appendChild(row);
     log.scrollTop = log.scrollHeight;
     if (message.sender === "agent" && message.id && !receipts[message.id]) {
       receipts[message.id] = "new";
@@ -190,12 +224,46 @@
     }
   }
 
+  function initials(name) {
+    var words = (name || "").trim().split(/\s+/).filter(Boolean);
+    if (!words.length) return "•";
+    return (words[0][0] + (words.length > 1 ? words[words.length - 1][0] : "")).toUpperCase();
+  }
+
+  // Pictures show as pictures; any other file as its name, opened from its signed link.
+  function showFiles(li, files) {
+    var box = li.querySelector(".files");
+    if (box) box.remove();
+    if (!files.length) return;
+    box = document.createElement("div");
+    box.className = "files";
+    files.forEach(function (file) {
+      var link = document.createElement("a");
+      link.href = file.url || "#";
+      link.target = "_blank";
+      link.rel = "noopener";
+      if (/^image\//.test(file.type) && (file.url || file.preview)) {
+        var img = document.createElement("img");
+        img.src = file.preview || file.url;
+        img.alt = file.name;
+        link.appendChild(img);
+      } else {
+        link.dir = "auto";
+        link.textContent = "📄 " + file.name;
+      }
+      box.appendChild(link);
+    });
+    var time = li.querySelector("time");
+    li.insertBefore(box, time || null);
+  }
+
   function confirm(clientId, message) {
     delete pending[clientId];
     var li = log.querySelector('[data-client-id="' + clientId + '"]');
     if (li) {
       li.classList.remove("pending");
       if (message && message.id) { li.dataset.messageId = message.id; shown[message.id] = true; }
+      if (message && message.files && message.files.length) showFiles(li, message.files);
     } else if (message) {
       render(message);
     }
@@ -220,6 +288,7 @@
     delete pending[clientId];
     var li = log.querySelector('[data-client-id="' + clientId + '"]');
     if (li) { li.classList.remove("pending"); li.classList.add("failed"); li.title = "Not sent: " + reason; }
+    delete uploads[clientId];
   }
 
   function send(frame) {
@@ -327,6 +396,74 @@
   input.addEventListener("input", noteTyping);
   input.addEventListener("keydown", function (evt) {
     if (evt.key === "Enter" && !evt.shiftKey) { evt.preventDefault(); form.requestSubmit(); }
+  });
+
+  // ---- files: picked, dropped or pasted; sent over HTTP (a socket frame is kept small) --------
+  var uploads = {};  // client id -> file, until the server answers
+  var uploadUrl = base.origin + "/widget/" + encodeURIComponent(token) + "/upload/";
+  var picker = root.querySelector("input.file");
+  function sendFile(file) {
+    var clientId = uuid();
+    uploads[clientId] = file;
+    var caption = input.value.trim();
+    input.value = "";
+    var local = /^image\//.test(file.type) ? URL.createObjectURL(file) : "";
+    render({ sender: "visitor", text: caption, files: [{ name: file.name, type: file.type, preview: local }] }, clientId);
+    var body = new FormData();
+    body.append("file", file);
+    body.append("id", clientId);
+    body.append("text", caption);
+    body.append("visitor_token", localStorage.getItem(storageKey) || "");
+    Object.keys(identity).forEach(function (key) { body.append(key, identity[key]); });
+    fetch(uploadUrl, { method: "POST", body: body, mode: "cors", credentials: "omit" })
+      .then(function (response) { return response.json(); })
+      .then(function (data) {
+        delete uploads[clientId];
+        if (data.type === "ack") { notice.textContent = ""; confirm(clientId, data.message); }
+        else { notice.textContent = data.message; refuse(clientId, data.message); }
+      })
+      .catch(function () {
+        notice.textContent = "The file could not be sent. Check your connection and try again.";
+        refuse(clientId, "no connection");
+      });
+  }
+  root.querySelector("button.attach").addEventListener("click", function () { picker.click(); });
+  picker.addEventListener("change", function () {
+    Array.prototype.forEach.call(picker.files, sendFile);
+    picker.value = "";
+  });
+  input.addEventListener("paste", function (evt) {
+    var files = (evt.clipboardData && evt.clipboardData.files) || [];
+    if (!files.length) return;
+    evt.preventDefault();
+    Array.prototype.forEach.call(files, sendFile);
+  });
+  panel.addEventListener("dragover", function (evt) { evt.preventDefault(); panel.classList.add("drop"); });
+  panel.addEventListener("dragleave", function () { panel.classList.remove("drop"); });
+  panel.addEventListener("drop", function (evt) {
+    evt.preventDefault();
+    panel.classList.remove("drop");
+    Array.prototype.forEach.call((evt.dataTransfer && evt.dataTransfer.files) || [], sendFile);
+  });
+
+  // ---- emoji: the ones people use most in support chats, one click away ---------------------
+  var EMOJI = "😀 😊 🙂 😉 😍 😂 🤔 😅 😢 😮 😡 🙏 👍 👎 👌 👋 🙌 👏 🎉 ❤️ 💯 ✅ ❌ ⚠️ 📦 🚚 💳 🧾 📞 ✉️ ⏰ 🎁".split(" ");
+  var emojiBox = root.querySelector(".emoji");
+  EMOJI.forEach(function (emoji) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.textContent = emoji;
+    button.setAttribute("role", "option");
+    emojiBox.appendChild(button);
+  });
+  root.querySelector(".emoji-toggle").addEventListener("click", function () { emojiBox.hidden = !emojiBox.hidden; });
+  emojiBox.addEventListener("click", function (evt) {
+    if (evt.target.tagName !== "BUTTON") return;
+    var at = input.selectionStart || input.value.length;
+    input.value = input.value.slice(0, at) + evt.target.textContent + input.value.slice(input.selectionEnd || at);
+    input.focus();
+    input.setSelectionRange(at + evt.target.textContent.length, at + evt.target.textContent.length);
+    emojiBox.hidden = true;
   });
 
   connect();

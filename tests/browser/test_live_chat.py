@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 from conversations.ingest import message_ingest
 from conversations.models import Message
 from inbox.connectors.webchat.snippets import widget_snippet
+from tests.browser.test_workspace import shot
 from tests.factories import InboxFactory, MembershipFactory, UserFactory
 from tests.helpers import elsewhere, inbound
 
@@ -42,7 +43,7 @@ def test_agent_sees_widget_message_live_and_reply_reaches_widget(browser, asgi_s
     expect(widget.locator("header .state")).to_have_text("online")
     widget.locator("textarea").fill("Hello, my order is late")
     widget.locator("textarea").press("Enter")
-    expect(widget.locator(".msg.visitor")).to_have_text("Hello, my order is late")
+    expect(widget.locator(".msg.visitor .text")).to_have_text("Hello, my order is late")
     expect(widget.locator(".msg.pending")).to_have_count(0)
 
     # The agent's list shows it without a reload.
@@ -107,3 +108,53 @@ def test_agent_page_catches_up_on_what_arrived_while_its_socket_was_down(browser
     expect(page.locator(".timeline .message").last).to_contain_text("during the outage")
     expect(page.locator(".conversation-row").first).to_contain_text("a new customer meanwhile")
     expect(page.locator(".conversation-row")).to_have_count(2)
+
+
+# A 40×30 red picture, as a phone's screenshot would be (any PNG will do).
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000280000001e08060000005edd5cdd0000003c49444154789cedce21150020104031825d"
+    "ff472b8880fc8889f9ad3d737eb6ea80a0601d1014ac038282754050b00e080ad60141c13a202858075e2edde087e7a43f040600000000"
+    "49454e44ae426082"
+)
+
+
+def test_a_visitors_picture_reaches_the_agent_live_and_a_refused_file_says_why(
+    browser, asgi_server, customer_site, inbox, tmp_path
+):
+    site = customer_site(f"<!doctype html><html><body><h1>Shop</h1>{widget_snippet(inbox)}</body></html>")
+    agent_page = signed_in_agent(browser, asgi_server)
+    visitor_page = browser.new_page()
+    visitor_page.goto(site)
+    widget = visitor_page.locator("#inbox-chat-widget")
+    widget.locator(".bubble").click()
+    expect(widget.locator("header .state")).to_have_text("online")
+    widget.locator("textarea").fill("My parcel came like this")
+    widget.locator("textarea").press("Enter")
+    row = agent_page.locator(".conversation-row").filter(has_text="My parcel came like this")
+    row.locator("a").click()
+    expect(agent_page.locator(".timeline .message.in")).to_have_count(1)
+
+    picture = tmp_path / "damage.png"
+    picture.write_bytes(PNG)
+    widget.locator("input.file").set_input_files(str(picture))
+    expect(widget.locator(".msg.visitor .files img")).to_have_count(1)
+    expect(widget.locator(".msg.pending")).to_have_count(0)
+    # The agent sees the picture in the open timeline, live.
+    expect(agent_page.locator(".timeline .message.in .attachments img")).to_have_count(1)
+    expect(agent_page.locator(".timeline .message.in .attachments")).to_contain_text("damage.png")
+
+    page = tmp_path / "page.html"
+    page.write_text("<html><script>alert(1)</script></html>")
+    widget.locator("input.file").set_input_files(str(page))
+    expect(widget.locator(".notice")).to_contain_text("This kind of file cannot be sent here.")
+    expect(widget.locator(".msg.failed")).to_have_count(1)
+    # Emoji, and every message with its time and the agent's initials.
+    widget.locator(".emoji-toggle").click()
+    widget.locator(".emoji button").first.click()
+    expect(widget.locator("textarea")).to_have_value("😀")
+    agent_page.locator("#reply-text").fill("Thank you, a new one is on its way.")
+    agent_page.keyboard.press("Enter")  # a chat: Enter sends
+    expect(widget.locator(".row.agent .avatar")).to_have_text("S")
+    expect(widget.locator(".msg time").first).to_be_visible()
+    shot(visitor_page, "widget-upload")
+    assert Message.objects.filter(direction="in", attachments__content_type="image/png").count() == 1

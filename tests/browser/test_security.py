@@ -60,7 +60,7 @@ def test_the_widget_demo_page_and_the_admin_work_under_the_policy(browser, asgi_
     expect(widget.locator("header .state")).to_have_text("online")
     widget.locator("textarea").fill("Hello from the demo page")
     widget.locator("textarea").press("Enter")
-    expect(widget.locator(".msg.visitor")).to_have_text("Hello from the demo page")
+    expect(widget.locator(".msg.visitor .text")).to_have_text("Hello from the demo page")
     expect(widget.locator(".msg.pending")).to_have_count(0)
     # Styled by its own stylesheet (a policy refusing it would leave the bubble unstyled and static).
     assert widget.locator(".bubble").evaluate("el => getComputedStyle(el).position") == "fixed"
