@@ -2,10 +2,27 @@ from django.conf import settings
 from django.db import models
 
 
+class Company(models.Model):
+    """An organisation customers belong to (a shop's business buyers, a client's staff)."""
+
+    name = models.CharField(max_length=200, unique=True)
+    domain = models.CharField(max_length=253, blank=True, help_text="e.g. acme.example: its people's mail domain.")
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "companies"
+
+    def __str__(self):
+        return self.name
+
+
 class Customer(models.Model):
     """One person, however many channels they write from."""
 
     name = models.CharField(max_length=200, blank=True)
+    company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="people")
     attributes = models.JSONField(default=dict, blank=True)
     # What agents keep about this person (shown in the sidebar, never to the customer).
     notes = models.TextField(blank=True)
@@ -40,6 +57,8 @@ class ContactIdentity(models.Model):
     undeliverable_reason = models.CharField(max_length=300, blank=True)
     # The customer texted STOP (or the carrier told us so): nothing may be sent until START.
     opted_out_at = models.DateTimeField(null=True, blank=True)
+    # A chat visitor's browser as the widget last saw it: page, referrer, browser, time zone, language.
+    context = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -117,7 +117,7 @@ def customer_merge(*, source: Customer, target: Customer, actor=None) -> Custome
             target=target,
             merge=record,
         )
-        _announce(target.pk)
+        customers_announce(target.pk)
     return record
 
 
@@ -148,7 +148,7 @@ def customer_merge_undo(*, merge: CustomerMerge, actor=None) -> Customer:
             target=source,
             merge=merge,
         )
-        _announce(source.pk, target.pk)
+        customers_announce(source.pk, target.pk)
     return source
 
 
@@ -157,7 +157,7 @@ def customer_merge_undo(*, merge: CustomerMerge, actor=None) -> Customer:
 ANNOUNCED_AFTER_MERGE = 200
 
 
-def _announce(*customer_ids: int) -> None:
+def customers_announce(*customer_ids: int) -> None:
     from conversations.models import Conversation
 
     latest = Conversation.objects.filter(customer_id__in=customer_ids).order_by("-last_message_at", "-id")

@@ -19,6 +19,15 @@ def is_inline_image(content_type: str) -> bool:
 
 
 @register.filter
+def initials(name: str) -> str:
+    """An avatar's letters: the first of the first and last words ("Ada Lovelace" → "AL")."""
+    words = [w for w in (name or "").split() if w[:1].isalnum()]
+    if not words:
+        return "?"
+    return (words[0][0] + (words[-1][0] if len(words) > 1 else "")).upper()
+
+
+@register.filter
 def failure_parts(text: str) -> tuple[str, str]:
     """A stored failure (``contract.with_detail``) as its sentence and its technical detail."""
     sentence, _, detail = (text or "").partition("\n")

@@ -1,6 +1,14 @@
 from django.urls import path
 
-from inbox.workspace import action_views, canned_views, customer_views, new_conversation_views, search_views, views
+from inbox.workspace import (
+    action_views,
+    canned_views,
+    contact_views,
+    customer_views,
+    new_conversation_views,
+    search_views,
+    views,
+)
 
 app_name = "workspace"
 
@@ -27,6 +35,15 @@ urlpatterns = [
     path("customers/<int:customer_id>/merge/candidates/", customer_views.merge_candidates, name="merge_candidates"),
     path("customers/<int:customer_id>/merge/preview/", customer_views.merge_preview_view, name="merge_preview"),
     path("merges/<int:merge_id>/undo/", customer_views.merge_undo, name="merge_undo"),
+    path("contacts/", contact_views.contact_list, name="contact_list"),
+    path("contacts/<int:customer_id>/", contact_views.contact_detail, name="contact_detail"),
+    path("contacts/<int:customer_id>/addresses/", contact_views.contact_identity_add, name="contact_identity_add"),
+    path(
+        "contacts/<int:customer_id>/addresses/<int:identity_id>/remove/",
+        contact_views.contact_identity_remove,
+        name="contact_identity_remove",
+    ),
+    path("companies/<int:company_id>/", contact_views.company_detail, name="company_detail"),
     path("canned/", canned_views.canned_list, name="canned_list"),
     path("canned/<int:canned_id>/delete/", canned_views.canned_delete, name="canned_delete"),
 ]

@@ -39,7 +39,7 @@ from conversations.models import (
     Notification,
 )
 from conversations.selectors import Cursor
-from customers.models import ContactIdentity, Customer, CustomerMerge
+from customers.models import Company, ContactIdentity, Customer, CustomerMerge
 from customers.services import customer_merge, customer_notes_update
 from inbox.audit.record import audit_record
 from inbox.connectors import fake
@@ -52,6 +52,7 @@ from tests.sockets import agent_socket, hello, receive_json, say, session_cookie
 
 ZELDA = "Zelda Quartermaine"
 ZELDA_EMAIL = "zelda.quartermaine@acme-only.example"
+ZELDA_COMPANY = "Quartermaine Vaults Ltd"
 SUBJECT = "Invoice ZQ-4711"
 MESSAGE_TEXT = "The vault code is AARDVARK-PLUM-3141"
 ATTACHMENT_NAME = "contract-zq-4711.pdf"
@@ -76,6 +77,7 @@ SIGNING_KEY = "SIGNING-KEY-OF-A-2m8q"
 A_DATA = [
     ZELDA,
     ZELDA_EMAIL,
+    ZELDA_COMPANY,
     SUBJECT,
     MESSAGE_TEXT,
     ATTACHMENT_NAME,
@@ -170,6 +172,9 @@ def build_world() -> World:
     attachment = Attachment.objects.get(message=message_a)
     note = note_add(conversation=conversation_a, author=alice, text=NOTE_TEXT)
     customer_notes_update(customer=zelda, notes=CUSTOMER_NOTES)
+    # Zelda works at a company only inbox A's customers do.
+    zelda.company = Company.objects.create(name=ZELDA_COMPANY)
+    zelda.save(update_fields=["company"])
 
     # Yorick, merged into Zelda (the merge can be undone); Wanda, another customer of A.
     yorick = message_ingest(
@@ -255,6 +260,8 @@ KWARG_VALUES: dict[str, Callable[[World], object]] = {
     "message_id": lambda w: w.message_a.pk,  # an email: it has an original .eml and an attachment
     "attachment_id": lambda w: w.attachment.pk,
     "customer_id": lambda w: w.zelda.pk,
+    "identity_id": lambda w: w.zelda.identities.first().pk,
+    "company_id": lambda w: w.zelda.company_id,
     "merge_id": lambda w: w.merge.pk,
     "canned_id": lambda w: w.canned.pk,  # Alice's own canned response
     "inbox_id": lambda w: w.inbox_a.pk,
