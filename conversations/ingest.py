@@ -66,6 +66,8 @@ def message_ingest(*, inbox: Inbox, inbound: InboundMessage, event: InboundEvent
             sent_at=inbound.sent_at,
             automatic=inbound.automatic,
         )
+        if inbound.context:
+            ContactIdentity.objects.filter(pk=identity.pk).update(context=inbound.context)
         if inbound.opt_out is not None:
             ContactIdentity.objects.filter(pk=identity.pk).update(
                 opted_out_at=timezone.now() if inbound.opt_out else None

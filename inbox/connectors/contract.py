@@ -123,6 +123,9 @@ class InboundMessage:
     # Email's other recipients, as written: {"to": [...], "cc": [...]} (what Reply all answers).
     recipients: dict[str, tuple[str, ...]] = field(default_factory=dict)
     customer_name: str = ""
+    # Where the sender is writing from, as their client reports it (a chat visitor's page, referrer,
+    # browser, time zone and language): kept on their identity for agents to see.
+    context: dict[str, str] = field(default_factory=dict)
     # Further identities the channel vouches for (e.g. a website's HMAC-verified email).
     verified_links: tuple[IdentityClaim, ...] = ()
     # Unverified hints shown to agents, never used to attach the sender to someone else.

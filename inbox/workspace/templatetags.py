@@ -5,6 +5,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from conversations.mentions import MENTION, PUNCTUATION
+from inbox.accounts.sessions import device_label
 
 register = template.Library()
 
@@ -16,6 +17,11 @@ DELIVERY_MARKS = {"queued": "○", "sending": "○", "sent": "✓", "delivered":
 @register.filter
 def is_inline_image(content_type: str) -> bool:
     return content_type in INLINE_IMAGE_TYPES
+
+
+@register.filter
+def device(user_agent: str) -> str:
+    return device_label(user_agent)
 
 
 @register.filter

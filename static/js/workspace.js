@@ -90,8 +90,19 @@
         : when.toLocaleDateString([], { month: "short", day: "numeric" }) + ", " + clock;
     });
   }
+  // A chat visitor's own clock, in their time zone, as the agent reads it.
+  function visitorClocks() {
+    document.querySelectorAll("time.local-clock[data-zone]").forEach(function (el) {
+      try {
+        el.textContent = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", timeZone: el.dataset.zone })
+          + " (" + el.dataset.zone + ")";
+      } catch (e) { /* a zone this browser does not know: the name stays */ }
+    });
+  }
+  setInterval(visitorClocks, 30000);
   ["DOMContentLoaded", "htmx:afterSettle", "htmx:wsAfterMessage"].forEach(function (name) {
     document.addEventListener(name, localizeTimes);
+    document.addEventListener(name, visitorClocks);
   });
 
   // A fragment can reach us twice (the reply's own response and the socket, or a resync): an

@@ -42,6 +42,14 @@
   var pending = {};      // client id -> text, until the server acknowledges it
   var shown = {};        // server message ids already on screen
 
+  // Where the visitor is, for the team: the page, how they came, their time zone and language.
+  function context() {
+    var zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { /* an old browser */ }
+    return { page: location.href, title: document.title, referrer: document.referrer, time_zone: zone,
+             language: navigator.language || "" };
+  }
+
   function uuid() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID().replace(/-/g, "");
     return Date.now().toString(36) + Math.random().toString(36).slice(2);
@@ -318,7 +326,7 @@
     input.disabled = false;
     input.focus();
     // Say who they are now: the next message carries it.
-    send({ type: "hello", visitor_token: localStorage.getItem(storageKey), identity: identity });
+    send({ type: "hello", visitor_token: localStorage.getItem(storageKey), identity: identity, context: context() });
   }
   prechatForm.addEventListener("submit", function (evt) {
     evt.preventDefault();
@@ -331,7 +339,7 @@
     socket.addEventListener("open", function () {
       retries = 0;
       stateLabel.textContent = "online";
-      send({ type: "hello", visitor_token: localStorage.getItem(storageKey), identity: identity });
+      send({ type: "hello", visitor_token: localStorage.getItem(storageKey), identity: identity, context: context() });
     });
     socket.addEventListener("message", function (evt) {
       var data;
@@ -415,6 +423,8 @@
     body.append("text", caption);
     body.append("visitor_token", localStorage.getItem(storageKey) || "");
     Object.keys(identity).forEach(function (key) { body.append(key, identity[key]); });
+    var where = context();
+    Object.keys(where).forEach(function (key) { body.append(key, where[key]); });
     fetch(uploadUrl, { method: "POST", body: body, mode: "cors", credentials: "omit" })
       .then(function (response) { return response.json(); })
       .then(function (data) {

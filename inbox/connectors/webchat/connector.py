@@ -129,7 +129,9 @@ class WebchatConnector(Connector):
             name=request.name.strip()[:200],
         )
 
-    def raw_message(self, *, visitor: Visitor, client_id: str, text: str, files=()) -> tuple[str, bytes]:
+    def raw_message(
+        self, *, visitor: Visitor, client_id: str, text: str, files=(), context: dict | None = None
+    ) -> tuple[str, bytes]:
         """Build the raw event a widget message is stored as, and its id: the files it carries go in
         it whole (base64), so that a message that cannot be stored at once is replayable with them."""
         event_id = f"{visitor.id}:{client_id}"
@@ -141,6 +143,7 @@ class WebchatConnector(Connector):
             "name": visitor.name,
             "text": text,
             "sent_at": timezone.now().isoformat(),
+            "context": context or {},
         }
         if files:
             body["files"] = [
@@ -173,6 +176,7 @@ class WebchatConnector(Connector):
                 verified_links=links,
                 claims=claims,
                 attachments=files,
+                context=visitor_context(data.get("context")),
             )
         ]
 
@@ -220,6 +224,21 @@ def widget_message(*, id: int, sender: str, author: str, text: str, sent_at, cli
         "client_id": client_id,
         "files": list(files),
     }
+
+
+VISITOR_CONTEXT_KEYS = ("page", "title", "referrer", "browser", "time_zone", "language")
+
+
+def visitor_context(value) -> dict[str, str]:
+    """What the widget reports of the visitor's browser, kept to short strings of known keys."""
+    if not isinstance(value, dict):
+        return {}
+    kept = {key: value[key][:500] for key in VISITOR_CONTEXT_KEYS if isinstance(value.get(key), str) and value[key]}
+    # Agents open these as links: web addresses only, never a javascript: or data: one.
+    for key in ("page", "referrer"):
+        if key in kept and urlsplit(kept[key]).scheme not in ("http", "https"):
+            del kept[key]
+    return kept
 
 
 def _files(value) -> tuple[AttachmentContent, ...]:

@@ -16,6 +16,7 @@ from inbox.connectors.webchat.connector import (
     WidgetHello,
     origin_allowed,
     parse_client_frame,
+    visitor_context,
     visitor_group,
 )
 from inbox.connectors.webchat.services import connector, visitor_history, visitor_message_receive
@@ -62,6 +63,7 @@ class WidgetConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
     typing_at: float = 0.0
     typing_in: int | None = None  # the conversation agents were told this visitor is typing in
     typing_lookup: tuple[float, int] | None = None
+    context: dict | None = None  # the visitor's page, browser and language, from their hello
 
     async def connect(self):
         self.inbox = await _load_inbox(self.scope["url_route"]["kwargs"]["token"])
@@ -154,6 +156,8 @@ class WidgetConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
             self.typing_lookup = None
             await self.channel_layer.group_discard(visitor_group(self.inbox.pk, self.visitor.id), self.channel_name)
         self.visitor = visitor
+        reported = frame.get("context") if isinstance(frame.get("context"), dict) else {}
+        self.context = visitor_context({**reported, "browser": _header(self.scope, b"user-agent") or ""})
         await self.channel_layer.group_add(visitor_group(self.inbox.pk, visitor.id), self.channel_name)
         await self.send_json(
             {
@@ -174,7 +178,12 @@ class WidgetConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
         client_ip = (self.scope.get("client") or ["unknown"])[0]
         async with publisher.deferred():
             reply = await database_sync_to_async(visitor_message_receive)(
-                inbox=self.inbox, visitor=self.visitor, client_ip=client_ip, client_id=frame["id"], text=frame["text"]
+                inbox=self.inbox,
+                visitor=self.visitor,
+                client_ip=client_ip,
+                client_id=frame["id"],
+                text=frame["text"],
+                context=self.context,
             )
         # Sent: no longer typing, and the message may have started a new conversation. The next
         # message's typing starts afresh (the widget resets its own interval on send, too).

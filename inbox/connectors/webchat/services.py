@@ -41,7 +41,7 @@ def visitor_history(*, inbox: Inbox, visitor: Visitor) -> list[dict]:
 
 
 def visitor_message_receive(
-    *, inbox: Inbox, visitor: Visitor, client_ip: str, client_id: str, text: str, files=()
+    *, inbox: Inbox, visitor: Visitor, client_ip: str, client_id: str, text: str, files=(), context=None
 ) -> dict:
     """Take a visitor's message unless they (or their address) are flooding; return the widget's reply."""
     limits = {
@@ -50,7 +50,9 @@ def visitor_message_receive(
     }
     if not ratelimit.allow(limits, window_seconds=settings.WIDGET_RATE_LIMIT_WINDOW_SECONDS):
         return refusal(client_id, "rate_limited", "You are sending messages too quickly. Please wait a moment.")
-    external_id, raw = connector.raw_message(visitor=visitor, client_id=client_id, text=text, files=files)
+    external_id, raw = connector.raw_message(
+        visitor=visitor, client_id=client_id, text=text, files=files, context=context
+    )
     messages = inbound_event_receive(inbox=inbox, external_id=external_id, raw=raw, content_type="application/json")
     if not messages:
         # Stored raw and marked failed for an admin to replay: not lost, but not shown yet.

@@ -12,7 +12,13 @@ from django.views.decorators.http import require_POST
 
 from inbox.accounts.permissions import is_admin
 from inbox.connectors.contract import WebhookVerificationFailed
-from inbox.connectors.webchat.connector import WidgetHello, origin_allowed, visitor_group
+from inbox.connectors.webchat.connector import (
+    VISITOR_CONTEXT_KEYS,
+    WidgetHello,
+    origin_allowed,
+    visitor_context,
+    visitor_group,
+)
 from inbox.connectors.webchat.services import connector, refusal, upload_checked, visitor_message_receive
 from inbox.connectors.webchat.snippets import widget_preview_snippet, widget_snippet
 from inbox.models import Inbox
@@ -93,6 +99,10 @@ def widget_upload(request, token):
         client_id=client_id,
         text=post.get("text", "")[:10_000],
         files=[checked],
+        context=visitor_context(
+            {key: post.get(key, "") for key in VISITOR_CONTEXT_KEYS}
+            | {"browser": request.headers.get("User-Agent", "")}
+        ),
     )
     if reply.get("message"):
         # The visitor's other tabs show it too (this one has it from the answer).

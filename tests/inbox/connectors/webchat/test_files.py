@@ -132,3 +132,29 @@ def test_a_files_signed_link_opens_it_and_a_forged_or_old_one_does_not(client, c
     assert client.get(f"/files/{forged}/").status_code == 404
     settings.PUBLIC_FILE_MAX_AGE_SECONDS = -1  # every link is now too old
     assert client.get(url).status_code == 404
+
+
+def test_the_visitors_page_browser_and_clock_show_beside_the_chat(client, agent_client, chat):
+    inbox, visitor = chat
+    client.post(
+        f"/widget/{inbox.public_token}/upload/",
+        {
+            "visitor_token": visitor.token,
+            "id": "c-9",
+            "file": SimpleUploadedFile("r.png", PNG, content_type="image/png"),
+            "page": "https://shop.example/checkout",
+            "title": "Checkout · Shop",
+            "referrer": "javascript:alert(1)",
+            "time_zone": "Asia/Kuala_Lumpur",
+            "language": "ms-MY",
+        },
+        HTTP_ORIGIN=SHOP,
+        HTTP_USER_AGENT="Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36",
+    )
+    identity = Message.objects.get().identity
+    assert identity.context["page"] == "https://shop.example/checkout" and "referrer" not in identity.context
+    page = agent_client.get(f"/conversations/{Message.objects.get().conversation_id}/").content.decode()
+    assert '<a href="https://shop.example/checkout"' in page and "Checkout · Shop" in page
+    assert "Chrome 131 on Windows 10" in page and 'data-zone="Asia/Kuala_Lumpur"' in page and "ms-MY" in page
+    assert "javascript:" not in page
