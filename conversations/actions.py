@@ -8,17 +8,19 @@ from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.http import QueryDict
 from django.utils import timezone
 
 from conversations import listeners, notifications
 from conversations.mentions import mentioned_agents
 from conversations.models import CannedResponse, Conversation, ConversationRead, Label, Message, Notification
+from conversations.selectors import ListState
 from inbox.audit.record import audit_record
-from inbox.models import InboxMembership, Team
+from inbox.models import InboxMembership, SavedView, Team
 
 BULK_ACTIONS = {"assign", "label", "resolve", "open"}
 # The rules that may choose an assignee when no person does, as notifications and the log name them.
-ASSIGNED_BY = {"round_robin": "Round-robin"}
+ASSIGNED_BY = {"round_robin": "Round-robin", "reply": "Replying"}
 # How the audit log says what a status change did.
 STATUS_VERBS = {"open": "Reopened", "pending": "Marked pending", "resolved": "Resolved", "snoozed": "Snoozed"}
 
@@ -115,6 +117,40 @@ def conversation_assign(
                 actor=actor,
                 text=f"{ASSIGNED_BY[by] if by else _name(actor)} assigned you {conversation.customer.display_name}",
             )
+
+
+def saved_view_save(*, user, name: str, query: str) -> SavedView:
+    """Keep the list the agent is looking at under a name (saving a name again replaces it)."""
+    name = " ".join(name.split())[:60]
+    if not name:
+        raise ActionRefused("Give the view a name.")
+    # Only what ListState reads back survives: the saved address cannot carry anything else.
+    query = ListState.from_query(QueryDict(query)).query
+    view, _ = SavedView.objects.update_or_create(user=user, name=name, defaults={"query": query})
+    return view
+
+
+def saved_view_delete(*, user, view_id: int) -> bool:
+    return SavedView.objects.filter(user=user, pk=view_id).delete()[0] > 0
+
+
+def conversation_set_priority(*, conversation: Conversation, priority: int, actor) -> None:
+    if priority not in Conversation.Priority.values:
+        raise ActionRefused("No such priority.")
+    if priority == conversation.priority:
+        return
+    before = Conversation.Priority(conversation.priority).label
+    after = Conversation.Priority(priority).label
+    with transaction.atomic():
+        _changed(conversation, priority=priority)
+        audit_record(
+            actor=actor,
+            action="conversation.priority",
+            summary=f"Set the priority of {_about(conversation)} to {after} (was {before})",
+            inbox=conversation.inbox_id,
+            target=conversation,
+            details={"from": before, "to": after},
+        )
 
 
 def conversation_set_team(*, conversation: Conversation, team_id: int | None, actor) -> None:

@@ -35,6 +35,15 @@ class Conversation(models.Model):
     # When the customer's oldest unanswered message came: the "longest waiting" sort. None once answered.
     waiting_since = models.DateTimeField(null=True, blank=True)
     subject = models.CharField(max_length=300, blank=True)
+
+    class Priority(models.IntegerChoices):
+        NONE = 0, "No priority"
+        LOW = 1, "Low"
+        MEDIUM = 2, "Medium"
+        HIGH = 3, "High"
+        URGENT = 4, "Urgent"
+
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NONE)
     # Email replies to reply+TOKEN@<the inbox's reply domain> join this conversation.
     reply_token = models.CharField(max_length=32, unique=True, default=new_reply_token)
     # The resolved conversation this one follows, when a late reply started it.
@@ -52,6 +61,8 @@ class Conversation(models.Model):
             # The list's usual view: one status, newest activity first; and the longest-waiting sort.
             models.Index(fields=["status", "-last_message_at", "-id"], name="conv_status_activity_idx"),
             models.Index(fields=["status", "waiting_since", "id"], name="conv_status_waiting_idx"),
+            # The priority sort: most urgent first, then newest activity.
+            models.Index(fields=["status", "-priority", "-last_message_at", "-id"], name="conv_status_priority_idx"),
             # Resync after a reconnect: what changed since a cursor.
             models.Index(fields=["updated_at"], name="conv_updated_idx"),
         ]

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from conversations import listeners
+from conversations.actions import ActionRefused, conversation_assign
 from conversations.delivery import message_deliver_task
 from conversations.formatting import email_html
 from conversations.ingest import conversation_touch, inline_image_ids, inline_images_shown
@@ -130,9 +131,22 @@ def message_reply(
         if any(a.content_id for a in attachments):
             Message.objects.filter(pk=message.pk).update(html=inline_images_shown(html, attachments))
         conversation_touch(message, inbound=False)
+        _assign_to_replier(conversation, author)
         listeners.message_created(message)
         transaction.on_commit(lambda: message_deliver_task.delay(message.pk))
     return message
+
+
+def _assign_to_replier(conversation: Conversation, author) -> None:
+    """Whoever answers an unassigned conversation takes it, unless the inbox says otherwise."""
+    if author is None or conversation.assignee_id is not None:
+        return
+    if not Inbox.objects.filter(pk=conversation.inbox_id, assign_on_reply=True).exists():
+        return
+    try:
+        conversation_assign(conversation=conversation, assignee_id=author.pk, actor=author, by="reply")
+    except ActionRefused:
+        pass  # an admin outside the inbox answering: the conversation stays unassigned
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from conversations.models import (
 )
 from customers.models import ContactIdentity
 from inbox.connectors.registry import connector_for_kind
-from inbox.models import AgentProfile, Inbox, InboxMembership, Team
+from inbox.models import AgentProfile, Inbox, InboxMembership, SavedView, Team
 
 PAGE_SIZE = 50
 TIMELINE_PAGE_SIZE = 100
@@ -36,29 +36,34 @@ def visible_inbox_ids(user) -> QuerySet:
 
 @dataclass(frozen=True)
 class Cursor:
-    """A keyset position: a time and an id to break ties."""
+    """A keyset position: a time and an id to break ties (and, for the priority sort, a rank first)."""
 
     at: datetime
     id: int
+    rank: int | None = None
 
     def encode(self) -> str:
-        return f"{self.at.isoformat()}_{self.id}"
+        position = f"{self.at.isoformat()}_{self.id}"
+        return position if self.rank is None else f"{self.rank}~{position}"
 
     @classmethod
     def decode(cls, value: str | None) -> Cursor | None:
         if not value:
             return None
+        rank, _, value = value.rpartition("~")
         try:
             stamp, _, pk = value.rpartition("_")
             at = datetime.fromisoformat(stamp)
         except ValueError:
             return None
-        return cls(at, int(pk)) if at.tzinfo and pk.isdigit() else None
+        if rank and not (rank.isdigit() and len(rank) < 3):
+            return None
+        return cls(at, int(pk), int(rank) if rank else None) if at.tzinfo and pk.isdigit() and len(pk) < 19 else None
 
 
 VIEWS = ("mine", "unassigned", "all")
 STATUSES = ("open", "pending", "snoozed", "resolved", "all")
-SORTS = ("activity", "waiting")
+SORTS = ("activity", "waiting", "priority")
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,14 @@ def conversation_list(
                 Q(waiting_since__gt=after.at) | Q(waiting_since=after.at, id__gt=after.id)
             )
         qs = qs.order_by("waiting_since", "id")
+    elif state.sort == "priority":
+        if after and after.rank is not None:
+            qs = qs.filter(
+                Q(priority__lt=after.rank)
+                | Q(priority=after.rank, last_message_at__lt=after.at)
+                | Q(priority=after.rank, last_message_at=after.at, id__lt=after.id)
+            )
+        qs = qs.order_by("-priority", "-last_message_at", "-id")
     else:
         if after:
             qs = qs.filter(last_message_at__lte=after.at).filter(
@@ -160,7 +173,11 @@ def conversation_list(
     next_cursor = None
     if len(rows) > limit:
         last = page[-1]
-        next_cursor = Cursor(last.waiting_since if state.sort == "waiting" else last.last_message_at, last.pk)
+        next_cursor = Cursor(
+            last.waiting_since if state.sort == "waiting" else last.last_message_at,
+            last.pk,
+            last.priority if state.sort == "priority" else None,
+        )
     return page, next_cursor
 
 
@@ -211,6 +228,10 @@ class Controls:
 
     def agents(self, inbox_id: int) -> list:
         return self.agents_by_inbox.get(inbox_id, [])
+
+    @property
+    def priorities(self) -> list[tuple[int, str]]:
+        return Conversation.Priority.choices
 
 
 def workspace_controls(*, inbox_ids) -> Controls:
@@ -445,6 +466,10 @@ def reply_channels(*, user, conversation: Conversation) -> list[ReplyChannel]:
         identity, inbox = conversation.identity, conversation.inbox
         channels.append(ReplyChannel(identity.pk, identity.address, inbox.pk, inbox.name, inbox.kind))
     return channels
+
+
+def saved_views(*, user) -> list[SavedView]:
+    return list(SavedView.objects.filter(user=user).order_by("name"))
 
 
 def latest_inbound_recipients(*, conversation_id: int) -> dict:

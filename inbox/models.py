@@ -61,6 +61,8 @@ class Inbox(models.Model):
         help_text="Round-robin gives an agent no more than this many unresolved conversations of this inbox. "
         "Empty: no limit.",
     )
+    # An unassigned conversation becomes the agent's who answers it.
+    assign_on_reply = models.BooleanField(default=True)
     reassign_when_offline = models.BooleanField(
         default=False,
         help_text="Hand an offline agent's open conversations of this inbox to someone online.",
@@ -181,3 +183,16 @@ class AgentProfile(models.Model):
 
     user = models.OneToOneField(django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_profile")
     signature = models.TextField(blank=True, max_length=2000)
+
+
+class SavedView(models.Model):
+    """A list an agent comes back to: a view, filters and a sort, saved under a name (per agent)."""
+
+    user = models.ForeignKey(django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    name = models.CharField(max_length=60)
+    query = models.CharField(max_length=500, help_text="The list's query string, as ListState.query writes it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="saved_view_unique_name")]

@@ -48,3 +48,11 @@ async def receive_json(communicator, timeout=3) -> dict:
 async def say(communicator, text: str, client_id: str) -> dict:
     await communicator.send_to(text_data=json.dumps({"type": "message", "id": client_id, "text": text}))
     return await receive_json(communicator)
+
+
+async def receive_until(communicator, needle: str, timeout=5) -> str:
+    """The next frame that holds ``needle``, past others the same action sent (a row, a header)."""
+    while True:
+        frame = await communicator.receive_from(timeout=timeout)
+        if needle in frame:
+            return frame

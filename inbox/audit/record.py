@@ -27,6 +27,7 @@ ACTIONS = {
     "conversation.start": "Conversation started by an agent",
     "conversation.assign": "Conversation assigned",
     "conversation.team": "Conversation handed to a team",
+    "conversation.priority": "Conversation priority changed",
     "conversation.status": "Conversation status changed",
     "conversation.labels": "Conversation labels changed",
     "customer.merge": "Customers merged",

@@ -4,6 +4,7 @@ Each view loads what it acts on through a selector that checks inbox membership,
 and answers with the fragment that shows the result; every other agent learns of it over the socket.
 """
 
+import json
 from datetime import datetime, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -182,6 +183,46 @@ def _snooze_until(post) -> datetime:
     except ValueError as exc:
         raise ActionRefused("Choose when the snooze ends.") from exc
     return chosen if chosen.tzinfo else chosen.replace(tzinfo=zone)
+
+
+@login_required
+@require_POST
+def saved_view_save(request):
+    try:
+        view = actions.saved_view_save(
+            user=request.user, name=request.POST.get("name", ""), query=request.POST.get("query", "")
+        )
+    except ActionRefused as exc:
+        return _refused(exc)
+    response = HttpResponse(status=204)
+    response["HX-Location"] = json.dumps({"path": f"/?{view.query}", "target": "#list-pane"})
+    return response
+
+
+@login_required
+@require_POST
+def saved_view_delete(request, view_id):
+    if not actions.saved_view_delete(user=request.user, view_id=view_id):
+        raise Http404("No such view of yours.")
+    response = HttpResponse(status=204)
+    response["HX-Location"] = json.dumps({"path": "/", "target": "#list-pane"})
+    return response
+
+
+@login_required
+@require_POST
+def conversation_priority(request, conversation_id):
+    conversation = conversation_or_404(request, conversation_id)
+    value = request.POST.get("priority", "")
+    try:
+        actions.conversation_set_priority(
+            conversation=conversation,
+            priority=int(value) if value.isdigit() and len(value) < 3 else -1,
+            actor=request.user,
+        )
+    except ActionRefused as exc:
+        return _refused(exc)
+    return _header(request, conversation_id)
 
 
 @login_required

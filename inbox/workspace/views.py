@@ -72,6 +72,7 @@ def page_context(request, state: ListState) -> dict:
         "inboxes": selectors.agent_inboxes(user=request.user),
         "notifications": selectors.notifications_for(user=request.user),
         "canned": selectors.canned_for(user=request.user),
+        "saved_views": selectors.saved_views(user=request.user),
         "cursor": timezone.now().isoformat(),
     }
 

@@ -25,6 +25,9 @@
 
   // Does row a come before row b in this list's order? (ISO times in UTC compare as strings.)
   function before(a, b, sort) {
+    if (sort === "priority" && a.dataset.priority !== b.dataset.priority) {
+      return Number(a.dataset.priority) > Number(b.dataset.priority);
+    }
     if (sort === "waiting") {
       if (a.dataset.waiting !== b.dataset.waiting) return a.dataset.waiting < b.dataset.waiting;
       return Number(a.dataset.id) < Number(b.dataset.id);
@@ -147,6 +150,42 @@
   ["DOMContentLoaded", "htmx:afterSettle"].forEach(function (name) {
     document.addEventListener(name, function () { markActive(); updateBulk(); });
   });
+
+  // "Then: open the next conversation", after a reply or a resolve, as the agent chose (kept per browser).
+  var AFTER_KEY = "inbox:after-send";
+  function afterChoice() { try { return localStorage.getItem(AFTER_KEY) || "stay"; } catch (e) { return "stay"; } }
+  function showAfterChoice() {
+    var select = document.getElementById("after-send");
+    if (select) select.value = afterChoice();
+  }
+  document.addEventListener("change", function (evt) {
+    if (evt.target.id === "after-send") { try { localStorage.setItem(AFTER_KEY, evt.target.value); } catch (e) { /* private mode */ } }
+  });
+  // The next row is chosen when the agent acts: by the time the answer comes, a resolved
+  // conversation may already have left the list.
+  function nextLink() {
+    var active = document.querySelector("li.conversation-row.active");
+    var next = active && (active.nextElementSibling || active.previousElementSibling);
+    while (next && !next.classList.contains("conversation-row")) next = next.nextElementSibling;
+    return next && next.querySelector("a[hx-get]");
+  }
+  var pendingNext = null;
+  document.addEventListener("click", function (evt) {
+    if (evt.target.closest("[data-action=resolve], #send-button")) pendingNext = afterChoice() === "next" ? nextLink() : null;
+  });
+  document.addEventListener("keydown", function (evt) {
+    if (evt.target.id === "reply-text" && evt.key === "Enter") pendingNext = afterChoice() === "next" ? nextLink() : null;
+  }, true);
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    var elt = evt.detail.elt, link = pendingNext;
+    if (!link || !elt || !evt.detail.successful) return;
+    var sent = elt.id === "composer" && elt.dataset.mode !== "note";
+    var resolved = /\/status\/$/.test(evt.detail.requestConfig ? evt.detail.requestConfig.path : "");
+    if (!sent && !resolved) return;
+    pendingNext = null;
+    if (document.body.contains(link)) link.click();
+  });
+  ["DOMContentLoaded", "htmx:afterSettle"].forEach(function (name) { document.addEventListener(name, showAfterChoice); });
 
   window.inboxList = { upsert: upsert, refreshCounts: refreshCounts, markRead: markRead };
 })();

@@ -22,6 +22,7 @@ def test_signing_out_another_browser_closes_it_at_once_and_failed_sign_ins_lock_
     laptop = sign_in(browser, asgi_server, "sam")
     phone = sign_in(browser, asgi_server, "sam")
 
+    laptop.get_by_role("link", name="Your profile").click()
     laptop.get_by_role("link", name="Your sessions").click()
     rows = laptop.locator("table.sessions tbody tr")
     expect(rows).to_have_count(2)

@@ -43,7 +43,7 @@ from customers.models import Company, ContactIdentity, Customer, CustomerMerge
 from customers.services import customer_merge, customer_notes_update
 from inbox.audit.record import audit_record
 from inbox.connectors import fake
-from inbox.models import AuditEntry, Inbox, SignedInSession, Team
+from inbox.models import AuditEntry, Inbox, SavedView, SignedInSession, Team
 from tests.factories import InboxFactory, MembershipFactory, UserFactory
 from tests.helpers import inbound
 from tests.sockets import agent_socket, hello, receive_json, say, session_cookie, widget_socket
@@ -262,6 +262,9 @@ KWARG_VALUES: dict[str, Callable[[World], object]] = {
     "customer_id": lambda w: w.zelda.pk,
     "identity_id": lambda w: w.zelda.identities.first().pk,
     "company_id": lambda w: w.zelda.company_id,
+    "view_id": lambda w: SavedView.objects.get_or_create(user=w.alice, name="Zelda's", query=f"inbox={w.inbox_a.pk}")[
+        0
+    ].pk,
     "merge_id": lambda w: w.merge.pk,
     "canned_id": lambda w: w.canned.pk,  # Alice's own canned response
     "inbox_id": lambda w: w.inbox_a.pk,

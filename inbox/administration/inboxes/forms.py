@@ -87,6 +87,12 @@ class InboxForm(forms.Form):
         label="Capacity per agent",
         help_text="Round-robin gives an agent at most this many unresolved conversations here. Empty: no limit.",
     )
+    assign_on_reply = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Assign on reply",
+        help_text="An unassigned conversation becomes the agent's who answers it.",
+    )
     reassign_when_offline = forms.BooleanField(
         required=False, help_text="Hand an agent's open conversations to someone online when they go offline."
     )
@@ -99,12 +105,19 @@ class InboxForm(forms.Form):
         required=False, min_value=0, help_text=Inbox._meta.get_field("reopen_within_days").help_text
     )
 
-    MODEL_FIELDS = ("name", "routing", "routing_capacity", "reassign_when_offline", "on_resolved_reply")
+    MODEL_FIELDS = (
+        "name",
+        "routing",
+        "routing_capacity",
+        "assign_on_reply",
+        "reassign_when_offline",
+        "on_resolved_reply",
+    )
     # The channel's own fields, grouped as the page shows them.
     SECTIONS: list[tuple[str, list[str]]] = []
     COMMON_SECTIONS = [
         ("Agents", ["members"]),
-        ("Assignment", ["routing", "routing_capacity", "reassign_when_offline"]),
+        ("Assignment", ["routing", "routing_capacity", "assign_on_reply", "reassign_when_offline"]),
         ("Conversations", ["on_resolved_reply", "reopen_within_days"]),
     ]
 

@@ -148,7 +148,8 @@ def test_the_sessions_page_lists_the_users_own_browsers_only(db, make_user):
     assert "Firefox 128 on Windows 10" in laptop_row and "this browser" in laptop_row
     assert "Mobile Safari 17 on iOS 17 (iPhone)" in phone_row and "this browser" not in phone_row
     assert "192.0.2.99" not in response.content.decode()
-    assert "Your sessions" in laptop.get("/").content.decode()  # linked from the workspace's top bar
+    assert "Your profile" in laptop.get("/").content.decode()  # linked from the workspace's top bar
+    assert "Your sessions" in laptop.get("/settings/profile/").content.decode()  # and from there
 
 
 def test_the_sessions_page_needs_a_sign_in(db):

@@ -41,8 +41,8 @@ def test_list_shows_newest_activity_first_and_only_my_inboxes(agent_client, webc
 
 
 # session, user, rows (customer, inbox, assignee, team, read mark joined), their labels, agents, teams,
-# labels, view counts, inboxes, notifications, unread notifications, canned responses
-LIST_PAGE_QUERIES = 12
+# labels, view counts, inboxes, notifications, unread notifications, canned responses, saved views
+LIST_PAGE_QUERIES = 13
 
 
 def test_list_costs_the_same_queries_for_5_or_40_conversations(
