@@ -17,9 +17,13 @@ def customer_identities(*, user, customer_id: int) -> list[ContactIdentity]:
     # Exists, not joins with DISTINCT: a long-time customer has thousands of messages to join.
     wrote_here = Message.objects.filter(identity=OuterRef("pk"), inbox_id__in=visible)
     runs_here = Conversation.objects.filter(identity=OuterRef("pk"), inbox_id__in=visible)
+    # An address an agent added by hand has neither yet: it is the contact's, for whoever sees them.
+    used = Exists(Message.objects.filter(identity=OuterRef("pk"))) | Exists(
+        Conversation.objects.filter(identity=OuterRef("pk"))
+    )
     return list(
         ContactIdentity.objects.filter(customer_id=customer_id)
-        .filter(Exists(wrote_here) | Exists(runs_here))
+        .filter(Exists(wrote_here) | Exists(runs_here) | ~used)
         .order_by("kind", "id")
     )
 

@@ -163,27 +163,42 @@
   });
   // The next row is chosen when the agent acts: by the time the answer comes, a resolved
   // conversation may already have left the list.
-  function nextLink() {
+  function nextId() {
     var active = document.querySelector("li.conversation-row.active");
     var next = active && (active.nextElementSibling || active.previousElementSibling);
     while (next && !next.classList.contains("conversation-row")) next = next.nextElementSibling;
-    return next && next.querySelector("a[hx-get]");
+    return next ? next.dataset.id : null;
+  }
+  function openRow(id) {
+    // The row as it is now (a live event may have redrawn it since).
+    var link = id && document.querySelector("#conv-row-" + id + " a[hx-get]");
+    if (link) link.click();
   }
   var pendingNext = null;
+  function chooseNext() { pendingNext = afterChoice() === "next" ? nextId() : null; }
   document.addEventListener("click", function (evt) {
-    if (evt.target.closest("[data-action=resolve], #send-button")) pendingNext = afterChoice() === "next" ? nextLink() : null;
+    if (evt.target.closest("#send-button")) chooseNext();
+    if (!evt.target.closest("[data-action=resolve]") || afterChoice() !== "next") return;
+    // Resolved once the header says so, whichever comes first: the answer or the live event (which
+    // may replace the form that asked, so its own events never reach us).
+    var next = nextId(), pane = document.querySelector(".timeline-pane"), waited = 0;
+    var conversation = pane && pane.dataset.conversation;
+    var timer = setInterval(function () {
+      waited += 100;
+      var badge = document.getElementById("status-" + conversation);
+      if (badge && badge.classList.contains("status-resolved")) { clearInterval(timer); openRow(next); }
+      if (waited > 5000) clearInterval(timer);
+    }, 100);
   });
   document.addEventListener("keydown", function (evt) {
-    if (evt.target.id === "reply-text" && evt.key === "Enter") pendingNext = afterChoice() === "next" ? nextLink() : null;
+    if (evt.target.id === "reply-text" && evt.key === "Enter") chooseNext();
   }, true);
-  document.addEventListener("htmx:afterRequest", function (evt) {
-    var elt = evt.detail.elt, link = pendingNext;
-    if (!link || !elt || !evt.detail.successful) return;
-    var sent = elt.id === "composer" && elt.dataset.mode !== "note";
-    var resolved = /\/status\/$/.test(evt.detail.requestConfig ? evt.detail.requestConfig.path : "");
-    if (!sent && !resolved) return;
+  // Before the swap, while the composer that sent is still on the page (it swaps itself away).
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var elt = evt.detail.elt, id = pendingNext, xhr = evt.detail.xhr;
+    if (!id || !elt || elt.id !== "composer" || elt.dataset.mode === "note" || !xhr || xhr.status >= 300) return;
     pendingNext = null;
-    if (document.body.contains(link)) link.click();
+    setTimeout(function () { openRow(id); }, 0);
   });
   ["DOMContentLoaded", "htmx:afterSettle"].forEach(function (name) { document.addEventListener(name, showAfterChoice); });
 

@@ -1,6 +1,7 @@
 """The workspace's edges, in real Chromium: what an agent meets beyond the live core (issue 12)."""
 
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -234,3 +235,65 @@ def test_mail_taken_from_the_command_line_appears_live(browser, asgi_server, tea
         assert "in conversation" in out.getvalue()
         sam.reload()
         expect(rows(sam).first).to_contain_text("I ordered the walnut desk lamp")
+
+
+def test_dark_mode_follows_the_system_and_the_next_conversation_opens_after_resolve(browser, asgi_server, team_inbox):
+    inbox, ada, grace = team_inbox
+    context = browser.new_context(color_scheme="dark", timezone_id="UTC", viewport={"width": 1400, "height": 860})
+    page = context.new_page()
+    page.goto(f"{asgi_server.url}/login/")
+    page.fill("input[name=username]", "sam")
+    page.fill("input[name=password]", "pw-for-tests")
+    page.click("button[type=submit]")
+    expect(page.locator("#connection")).to_have_text("live")
+    open_conversation(page, grace)
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(13, 17, 23)", background  # the dark tokens, not a white page
+    page.locator("#priority-select").select_option(label="Urgent")
+    expect(page.locator(f"#conv-row-{grace.pk} .priority")).to_have_text("Urgent")
+    page.locator("#after-send").select_option("next")
+    shot(page, "dark-mode")
+    page.locator("#resolve-button").click()
+    expect(page.locator(".timeline-pane")).to_have_attribute("data-conversation", str(ada.pk))
+    # The choice is remembered: on the next page load it is still "next".
+    page.reload()
+    expect(page.locator("#after-send")).to_have_value("next")
+
+
+def test_a_saved_view_comes_back_with_its_filters(browser, asgi_server, team_inbox):
+    inbox, ada, grace = team_inbox
+    page = sign_in(browser, asgi_server, "sam")
+    page.locator("select[name=sort]").select_option("priority")
+    expect(page).to_have_url(re.compile(r"sort=priority"))
+    page.locator(".save-view summary").click()
+    page.locator(".save-view input[name=name]").fill("By priority")
+    page.locator(".save-view button[type=submit]").click()
+    saved = page.locator(".saved-views .view.saved").filter(has_text="By priority")
+    expect(saved).to_have_class(re.compile(r"active"))
+    page.goto(f"{asgi_server.url}/")
+    expect(saved).not_to_have_class(re.compile(r"active"))
+    saved.locator("a").click()
+    expect(page).to_have_url(re.compile(r"sort=priority"))
+
+
+def test_the_contact_page_edits_a_contact_and_lists_their_conversations(browser, asgi_server, team_inbox):
+    inbox, ada, _ = team_inbox
+    page = sign_in(browser, asgi_server, "sam")
+    page.get_by_role("link", name="Contacts").click()
+    expect(page.locator("#contact-rows tr")).to_have_count(2)
+    page.locator("#contact-q").fill("ada@")
+    page.keyboard.press("Enter")
+    expect(page.locator("#contact-rows tr")).to_have_count(1)
+    page.locator("#contact-rows a.contact-name").click()
+    page.locator("#contact-company").fill("Analytical Engines")
+    page.locator("input[name=attr_key]").last.fill("plan")
+    page.locator("input[name=attr_value]").last.fill("Gold")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".flash")).to_contain_text("Saved: attributes, company.")
+    page.locator(".add-address input[name=address]").fill("+44 20 7946 0000")
+    page.locator(".add-address select").select_option("phone")
+    page.locator(".add-address button").click()
+    expect(page.locator(".identities")).to_contain_text("+44 20 7946 0000")
+    expect(page.locator(".history")).to_contain_text("Added +44 20 7946 0000")
+    expect(page.locator(".past")).to_contain_text(f"#{ada.pk}")
+    shot(page, "contact-page")
