@@ -15,9 +15,11 @@ TEST_REDIS_CACHE_URL ?= redis://127.0.0.1:6379/14
 .PHONY: setup run test lint test-embedded test-production services system-packages bench clean
 
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,bench]'
+	@echo "  Installing the Python packages into $(VENV) (the first time takes about a minute)…"
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || { echo "!!! python3 -m venv failed: on Debian, apt-get install python3-venv"; exit 1; }
+	@$(BIN)/pip install -q --upgrade pip
+	@# setuptools warns that an editable install may be shadowed by folders of the same name: ours are the package.
+	@PYTHONWARNINGS=ignore $(BIN)/pip install -q -e '.[test,bench]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 setup: $(STAMP)

@@ -19,6 +19,15 @@ def is_inline_image(content_type: str) -> bool:
     return content_type in INLINE_IMAGE_TYPES
 
 
+# The emoji support conversations use most, one click away in the composer (the widget has its own).
+EMOJI = "😀 😊 🙂 😉 😍 😂 🤔 😅 😢 😮 🙏 👍 👎 👌 👋 🙌 👏 🎉 ❤️ 💯 ✅ ❌ ⚠️ 📦 🚚 💳 🧾 📞 ✉️ ⏰ 🎁 🔧".split()
+
+
+@register.simple_tag
+def emoji_choices() -> list[str]:
+    return EMOJI
+
+
 @register.filter
 def device(user_agent: str) -> str:
     return device_label(user_agent)

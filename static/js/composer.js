@@ -127,6 +127,14 @@
     var forward = evt.target.closest("[data-forward-message]");
     if (forward) forwardOne(forward.dataset.forwardMessage);
     if (evt.target.closest("[data-forward-all]")) forwardAll();
+    var emoji = evt.target.closest("[data-emoji]");
+    if (emoji) {
+      var input = textarea(), at = input.selectionStart, value = emoji.dataset.emoji;
+      input.value = input.value.slice(0, at) + value + input.value.slice(input.selectionEnd);
+      input.focus();
+      input.setSelectionRange(at + value.length, at + value.length);
+      emoji.closest("details").open = false;
+    }
     var mark = evt.target.closest("[data-format]");
     if (mark) format(mark.dataset.format);
     var item = evt.target.closest("#suggestions li");

@@ -56,6 +56,8 @@
     refreshCounts();
     if (!ul) return;
     var old = document.getElementById(row.id);
+    // A resync's answer can be older than a live event that came meanwhile: never go back in time.
+    if (old && old.dataset.updated && row.dataset.updated && row.dataset.updated < old.dataset.updated) return;
     var unread = row.dataset.unread === "" ? !!(old && old.classList.contains("unread")) : row.dataset.unread === "1";
     if (row.dataset.author && row.dataset.author === me()) unread = false;
     if (unread && row.dataset.id === openConversation()) {

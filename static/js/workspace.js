@@ -120,6 +120,10 @@
     if (first && first.id && first.id !== evt.detail.target.id && document.getElementById(first.id)) {
       evt.detail.shouldSwap = false;
     }
+    // Nor is a header replaced by an older one (a resync's answer can trail a live event).
+    var updated = first && first.dataset && first.dataset.updated;
+    var shownUpdated = evt.detail.target && evt.detail.target.dataset && evt.detail.target.dataset.updated;
+    if (updated && shownUpdated && updated < shownUpdated) evt.detail.shouldSwap = false;
     // A resync sends again what did not change (a header, a status): left as it is, so that a click
     // on it at that moment is not lost to a swap.
     if (first && first.id === evt.detail.target.id && first.isEqualNode(evt.detail.target)) {

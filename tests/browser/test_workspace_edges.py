@@ -252,7 +252,11 @@ def test_dark_mode_follows_the_system_and_the_next_conversation_opens_after_reso
     page.locator("#priority-select").select_option(label="Urgent")
     expect(page.locator(f"#conv-row-{grace.pk} .priority")).to_have_text("Urgent")
     page.locator("#after-send").select_option("next")
+    page.locator("#emoji-menu summary").click()
+    page.locator("#emoji-menu [data-emoji]").first.click()
+    expect(page.locator("#reply-text")).to_have_value("😀")
     shot(page, "dark-mode")
+    page.locator("#reply-text").fill("")
     page.locator("#resolve-button").click()
     expect(page.locator(".timeline-pane")).to_have_attribute("data-conversation", str(ada.pk))
     # The choice is remembered: on the next page load it is still "next".

@@ -28,7 +28,7 @@ DEMO_INBOX_NAMES = {
 OLD_TEST_INBOX = "Test channel"
 DEMO_INBOX_SETTINGS = {
     Inbox.Kind.WEBCHAT: {"greeting": "Hi there! Ask us anything."},
-    Inbox.Kind.EMAIL: {"address": "support@example.com"},
+    Inbox.Kind.EMAIL: {"address": "support@example.com", "signature": "Example Shop · support@example.com"},
     Inbox.Kind.SMS: {"from_number": "+15005550006"},  # Twilio's test number: connect a real one
 }
 
