@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from email.utils import format_datetime
 
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
@@ -115,7 +116,7 @@ def message_reply(
         )
         if quoted:
             # The forwarded mail's own files go with it: the same stored files, listed again.
-            Attachment.objects.bulk_create(
+            attachments += Attachment.objects.bulk_create(
                 [
                     Attachment(
                         message=message,
@@ -170,11 +171,13 @@ def message_forward(*, conversation: Conversation, author, text: str, email: Ema
     )
     if not originals:
         raise ValueError("There is nothing to forward.")
-    quoted = Quoted(
-        text="\n\n".join(forwarded_text(m) for m in originals),
-        html="".join(forwarded_html(m) for m in originals),
-        attachments=tuple(a for m in originals for a in m.attachments.all()),
-    )
+    files = tuple(a for m in originals for a in m.attachments.all())
+    html = "".join(forwarded_html(m) for m in originals)
+    # The originals' pictures show from our own links; in the forward they are its own parts again.
+    for a in files:
+        if a.content_id:
+            html = html.replace(f'"{reverse("workspace:attachment", args=[a.pk])}"', f'"cid:{a.content_id}"')
+    quoted = Quoted(text="\n\n".join(forwarded_text(m) for m in originals), html=html, attachments=files)
     kind = "message" if message_id else "conversation"
     parts = EmailParts(to=email.to, cc=email.cc, bcc=email.bcc, subject=email.subject, forward=kind)
     return message_reply(conversation=conversation, author=author, text=text, email=parts, quoted=quoted)

@@ -30,7 +30,7 @@ def contact_update(*, customer: Customer, actor, name: str, company: str, attrib
     if reserved := RESERVED_ATTRIBUTES & set(attributes):
         raise ContactRefused(f"“{sorted(reserved)[0]}” is kept by the system; choose another name.")
     with transaction.atomic():
-        customer = Customer.objects.select_for_update().select_related("company").get(pk=customer.pk)
+        customer = Customer.objects.select_for_update(of=("self",)).select_related("company").get(pk=customer.pk)
         kept = {k: v for k, v in customer.attributes.items() if k in RESERVED_ATTRIBUTES}
         changes = {}
         if name != customer.name:

@@ -32,15 +32,20 @@ def signed_in_agent(browser, server, path="/"):
     return page
 
 
-def test_agent_sees_widget_message_live_and_reply_reaches_widget(browser, asgi_server, customer_site, inbox):
+def open_widget(browser, customer_site, inbox):
+    """A visitor on the customer's website, the chat open and connected."""
     site = customer_site(f"<!doctype html><html><body><h1>Shop</h1>{widget_snippet(inbox)}</body></html>")
-    agent_page = signed_in_agent(browser, asgi_server)
-
     visitor_page = browser.new_page()
     visitor_page.goto(site)
     widget = visitor_page.locator("#inbox-chat-widget")
     widget.locator(".bubble").click()
     expect(widget.locator("header .state")).to_have_text("online")
+    return visitor_page, widget
+
+
+def test_agent_sees_widget_message_live_and_reply_reaches_widget(browser, asgi_server, customer_site, inbox):
+    agent_page = signed_in_agent(browser, asgi_server)
+    visitor_page, widget = open_widget(browser, customer_site, inbox)
     widget.locator("textarea").fill("Hello, my order is late")
     widget.locator("textarea").press("Enter")
     expect(widget.locator(".msg.visitor .text")).to_have_text("Hello, my order is late")
@@ -121,13 +126,8 @@ PNG = bytes.fromhex(
 def test_a_visitors_picture_reaches_the_agent_live_and_a_refused_file_says_why(
     browser, asgi_server, customer_site, inbox, tmp_path
 ):
-    site = customer_site(f"<!doctype html><html><body><h1>Shop</h1>{widget_snippet(inbox)}</body></html>")
     agent_page = signed_in_agent(browser, asgi_server)
-    visitor_page = browser.new_page()
-    visitor_page.goto(site)
-    widget = visitor_page.locator("#inbox-chat-widget")
-    widget.locator(".bubble").click()
-    expect(widget.locator("header .state")).to_have_text("online")
+    visitor_page, widget = open_widget(browser, customer_site, inbox)
     widget.locator("textarea").fill("My parcel came like this")
     widget.locator("textarea").press("Enter")
     row = agent_page.locator(".conversation-row").filter(has_text="My parcel came like this")

@@ -32,8 +32,10 @@ def customer_writes(server, inbox, text, sender, name=""):
         assert response.status == 200
 
 
-def sign_in(browser, server, username, path="/", viewport=None):
-    context = browser.new_context(timezone_id="UTC", viewport=viewport or {"width": 1400, "height": 860})
+def sign_in(browser, server, username, path="/", viewport=None, color_scheme="light"):
+    context = browser.new_context(
+        timezone_id="UTC", viewport=viewport or {"width": 1400, "height": 860}, color_scheme=color_scheme
+    )
     page = context.new_page()
     page.goto(f"{server.url}/login/?next={quote(path)}")  # a path with a query keeps all of it
     page.fill("input[name=username]", username)

@@ -239,12 +239,7 @@ def test_mail_taken_from_the_command_line_appears_live(browser, asgi_server, tea
 
 def test_dark_mode_follows_the_system_and_the_next_conversation_opens_after_resolve(browser, asgi_server, team_inbox):
     inbox, ada, grace = team_inbox
-    context = browser.new_context(color_scheme="dark", timezone_id="UTC", viewport={"width": 1400, "height": 860})
-    page = context.new_page()
-    page.goto(f"{asgi_server.url}/login/")
-    page.fill("input[name=username]", "sam")
-    page.fill("input[name=password]", "pw-for-tests")
-    page.click("button[type=submit]")
+    page = sign_in(browser, asgi_server, "sam", color_scheme="dark")
     expect(page.locator("#connection")).to_have_text("live")
     open_conversation(page, grace)
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
