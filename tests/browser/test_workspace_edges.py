@@ -244,6 +244,7 @@ def test_dark_mode_follows_the_system_and_the_next_conversation_opens_after_reso
     open_conversation(page, grace)
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(13, 17, 23)", background  # the dark tokens, not a white page
+    page.wait_for_load_state("networkidle")  # the resync the open conversation asks for has answered
     page.locator("#priority-select").select_option(label="Urgent")
     expect(page.locator(f"#conv-row-{grace.pk} .priority")).to_have_text("Urgent")
     page.locator("#after-send").select_option("next")
