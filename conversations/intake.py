@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from conversations.away import away_reply
 from conversations.delivery import message_status_update
 from conversations.ingest import message_ingest
 from conversations.models import InboundEvent, Message
@@ -41,6 +42,15 @@ def inbound_event_record_failed(*, inbox: Inbox, external_id: str, raw: bytes, c
         InboundEvent.objects.filter(pk=event.pk).update(state=InboundEvent.State.FAILED, error=error[:5000], attempts=1)
 
 
+def _away_reply_best_effort(message: Message) -> None:
+    """The away reply is a courtesy: whatever goes wrong with it, the customer's message stays stored."""
+    try:
+        with transaction.atomic():
+            away_reply(message)
+    except Exception:  # noqa: BLE001 - logged; the message itself is what must not be lost
+        logger.exception("the away reply to message %s failed", message.pk)
+
+
 def inbound_event_process(*, event: InboundEvent) -> list[Message]:
     """Turn a stored raw event into messages and status changes; on failure keep it, marked failed."""
     connector = connector_for(event.inbox)
@@ -51,6 +61,8 @@ def inbound_event_process(*, event: InboundEvent) -> list[Message]:
         updates = connector.parse_status(inbox=event.inbox, raw=raw, content_type=event.content_type)
         with transaction.atomic():
             messages = [message_ingest(inbox=event.inbox, inbound=inbound, event=event) for inbound in inbounds]
+            for message in messages:
+                _away_reply_best_effort(message)
             for update in updates:
                 message_status_update(inbox=event.inbox, update=update)
     except Exception as exc:  # noqa: BLE001 - whatever broke, the event must stay replayable

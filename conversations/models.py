@@ -44,6 +44,8 @@ class Conversation(models.Model):
         URGENT = 4, "Urgent"
 
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NONE)
+    # When the off-hours period began that this conversation was last told "we are away" in: once a period.
+    away_replied_for = models.DateTimeField(null=True, blank=True)
     # Email replies to reply+TOKEN@<the inbox's reply domain> join this conversation.
     reply_token = models.CharField(max_length=32, unique=True, default=new_reply_token)
     # The resolved conversation this one follows, when a late reply started it.

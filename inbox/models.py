@@ -63,6 +63,15 @@ class Inbox(models.Model):
     )
     # An unassigned conversation becomes the agent's who answers it.
     assign_on_reply = models.BooleanField(default=True)
+    # Business hours (conversations.business_hours): when the team answers, in its own time zone.
+    hours_enabled = models.BooleanField(default=False)
+    time_zone = models.CharField(max_length=64, default="UTC")
+    # {"0": [["09:00", "12:00"], ["13:00", "17:30"]], …} by weekday (0 is Monday); a period that ends
+    # at or before its start runs past midnight into the next day.
+    weekly_hours = models.JSONField(default=dict, blank=True)
+    holiday_country = models.CharField(max_length=8, blank=True, help_text="ISO code, for the holidays library.")
+    custom_holidays = models.JSONField(default=list, blank=True)  # ["2026-12-24", …]
+    away_message = models.TextField(blank=True, max_length=2000)
     reassign_when_offline = models.BooleanField(
         default=False,
         help_text="Hand an offline agent's open conversations of this inbox to someone online.",

@@ -4,14 +4,19 @@ never rendered back: left empty, the saved value stays."""
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from urllib.parse import urlsplit
+from zoneinfo import available_timezones
 
+import holidays
 import phonenumbers
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
+from conversations.business_hours import parse_weekly_hours, weekly_hours_text
 from inbox.connectors.webchat.snippets import HEX_COLOUR
 from inbox.models import Inbox
 
@@ -66,6 +71,13 @@ def secret_hint(value: str) -> str:
     return f"saved, ending in …{value[-4:]}" if value and len(value) >= 12 else ("saved" if value else "not set")
 
 
+# The countries whose public holidays the holidays library knows, by name ("AlandIslands" → "Aland Islands").
+HOLIDAY_COUNTRIES = sorted(
+    ((entry[1], re.sub(r"(?<=[a-z])(?=[A-Z])", " ", entry[0])) for entry in holidays.registry.COUNTRIES.values()),
+    key=lambda choice: choice[1],
+)
+
+
 class InboxForm(forms.Form):
     """What every inbox has; subclasses add their channel's fields in ``STORED``."""
 
@@ -101,6 +113,38 @@ class InboxForm(forms.Form):
         initial=Inbox.ResolvedPolicy.REOPEN,
         label="When a customer writes to a resolved conversation",
     )
+    hours_enabled = forms.BooleanField(
+        required=False,
+        label="Keep business hours",
+        help_text="Outside them, customers get the away message (once per conversation each time you close).",
+    )
+    time_zone = forms.ChoiceField(
+        required=False, choices=[(z, z) for z in sorted(available_timezones())], initial="UTC", label="Time zone"
+    )
+    weekly_hours = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 7, "placeholder": "Mon 09:00-12:00 13:00-17:30\nFri 22:00-02:00"}),
+        label="Hours",
+        help_text="A line a day, with its periods. A period ending before it starts runs past midnight.",
+    )
+    holiday_country = forms.ChoiceField(
+        required=False,
+        choices=[("", "None"), *HOLIDAY_COUNTRIES],
+        label="Public holidays of",
+        help_text="Closed on that country's public holidays (from the holidays library).",
+    )
+    custom_holidays = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "2026-12-24"}),
+        label="Other days closed",
+        help_text="One date a line, like 2026-12-24.",
+    )
+    away_message = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3, "dir": "auto"}),
+        help_text="Sent on the customer's channel when they write outside the hours. Empty: none is sent.",
+    )
     reopen_within_days = forms.IntegerField(
         required=False, min_value=0, help_text=Inbox._meta.get_field("reopen_within_days").help_text
     )
@@ -112,6 +156,12 @@ class InboxForm(forms.Form):
         "assign_on_reply",
         "reassign_when_offline",
         "on_resolved_reply",
+        "hours_enabled",
+        "time_zone",
+        "weekly_hours",
+        "holiday_country",
+        "custom_holidays",
+        "away_message",
     )
     # The channel's own fields, grouped as the page shows them.
     SECTIONS: list[tuple[str, list[str]]] = []
@@ -119,7 +169,29 @@ class InboxForm(forms.Form):
         ("Agents", ["members"]),
         ("Assignment", ["routing", "routing_capacity", "assign_on_reply", "reassign_when_offline"]),
         ("Conversations", ["on_resolved_reply", "reopen_within_days"]),
+        (
+            "Business hours",
+            ["hours_enabled", "time_zone", "weekly_hours", "holiday_country", "custom_holidays", "away_message"],
+        ),
     ]
+
+    def clean_weekly_hours(self):
+        try:
+            return parse_weekly_hours(self.cleaned_data.get("weekly_hours") or "")
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def clean_time_zone(self):
+        return self.cleaned_data.get("time_zone") or "UTC"
+
+    def clean_custom_holidays(self):
+        days = []
+        for line in (self.cleaned_data.get("custom_holidays") or "").split():
+            try:
+                days.append(date.fromisoformat(line).isoformat())
+            except ValueError:
+                raise ValidationError(f"“{line}” is not a date like 2026-12-24.") from None
+        return sorted(set(days))
 
     def sections(self):
         """(title, bound fields) in page order: the name, the channel's fields, then the common ones."""
@@ -141,6 +213,8 @@ class InboxForm(forms.Form):
     def initial_from(cls, inbox: Inbox) -> dict:
         initial = {name: getattr(inbox, name) for name in (*cls.MODEL_FIELDS, "reopen_within_days")}
         initial["members"] = list(inbox.members.values_list("pk", flat=True))
+        initial["weekly_hours"] = weekly_hours_text(inbox.weekly_hours or {})
+        initial["custom_holidays"] = "\n".join(inbox.custom_holidays or [])
         for name, where in cls.STORED.items():
             if name in cls.SECRETS:
                 continue

@@ -411,3 +411,32 @@ def test_the_inbox_list_names_each_assignment_rule_whole(admin_client):
     InboxFactory(name="Mail", kind="email")
     page = admin_client.get("/settings/inboxes/").content.decode()
     assert "Round-robin, at most 5 each" in page and ">Manual<" in page and "…" not in page
+
+
+def test_an_admin_sets_business_hours_with_holidays_and_an_away_message(admin_client):
+    inbox = InboxFactory(kind="webchat", name="Chat")
+    base = {"name": "Chat", "routing": "manual", "on_resolved_reply": "reopen", "color": "#1f6feb"}
+    wrong = admin_client.post(
+        f"/settings/inboxes/{inbox.pk}/", {**base, "hours_enabled": "on", "weekly_hours": "Mon 9-5"}
+    )
+    assert wrong.status_code == 200 and "Line 1: “9-5” is not a period like 09:00-17:00." in wrong.content.decode()
+    saved = admin_client.post(
+        f"/settings/inboxes/{inbox.pk}/",
+        {
+            **base,
+            "hours_enabled": "on",
+            "time_zone": "Europe/Bucharest",
+            "weekly_hours": "Mon 09:00-12:00 13:00-17:00\nFri 22:00-02:00",
+            "holiday_country": "RO",
+            "custom_holidays": "2026-12-24\n2026-12-31",
+            "away_message": "Suntem plecați până la 9:00.",
+        },
+    )
+    assert saved.status_code == 302
+    inbox.refresh_from_db()
+    assert inbox.hours_enabled and inbox.time_zone == "Europe/Bucharest" and inbox.holiday_country == "RO"
+    assert inbox.weekly_hours == {"0": [["09:00", "12:00"], ["13:00", "17:00"]], "4": [["22:00", "02:00"]]}
+    assert inbox.custom_holidays == ["2026-12-24", "2026-12-31"]
+    form = admin_client.get(f"/settings/inboxes/{inbox.pk}/").content.decode()
+    assert "Mon 09:00-12:00 13:00-17:00\nFri 22:00-02:00" in form and "Romania" in form
+    assert AuditEntry.objects.filter(action="inbox.update", details__has_key="weekly_hours").exists()
