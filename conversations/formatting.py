@@ -17,6 +17,11 @@ from inbox.connectors.parsing import sanitize_html
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "breaks": True}).enable(["strikethrough"])
 
 
+def signed(text: str, signature: str) -> str:
+    """An email's text with its signature under the usual "-- " line (mail programs fold what follows)."""
+    return f"{text.rstrip()}\n\n-- \n{signature}" if signature else text
+
+
 def email_html(text: str) -> str:
     """The HTML part of an agent's email: the Markdown rendered, then sanitized."""
     return sanitize_html(_MARKDOWN.render(text))

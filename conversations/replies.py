@@ -80,7 +80,9 @@ def message_reply(
     if not text and not quoted and not files:
         raise ValueError("A reply needs text or a file.")
     email = email or EmailParts()
-    is_email = Inbox.objects.filter(pk=conversation.inbox_id, kind=Inbox.Kind.EMAIL).exists()
+    # One read of what the reply depends on: whether it is a mail, whether replying takes it.
+    inbox = Inbox.objects.only("kind", "assign_on_reply").get(pk=conversation.inbox_id)
+    is_email = inbox.kind == Inbox.Kind.EMAIL
     html = email_html(text) if is_email else ""
     inline = inline_image_ids(html)
     if quoted:
@@ -132,7 +134,8 @@ def message_reply(
         if any(a.content_id for a in attachments):
             Message.objects.filter(pk=message.pk).update(html=inline_images_shown(html, attachments))
         conversation_touch(message, inbound=False)
-        _assign_to_replier(conversation, author)
+        if inbox.assign_on_reply:
+            _assign_to_replier(conversation, author)
         listeners.message_created(message)
         transaction.on_commit(lambda: message_deliver_task.delay(message.pk))
     return message
@@ -159,10 +162,8 @@ def system_reply(*, conversation: Conversation, text: str, identity=None) -> Mes
 
 
 def _assign_to_replier(conversation: Conversation, author) -> None:
-    """Whoever answers an unassigned conversation takes it, unless the inbox says otherwise."""
+    """Whoever answers an unassigned conversation takes it (the inbox's assign_on_reply)."""
     if author is None or conversation.assignee_id is not None:
-        return
-    if not Inbox.objects.filter(pk=conversation.inbox_id, assign_on_reply=True).exists():
         return
     try:
         conversation_assign(conversation=conversation, assignee_id=author.pk, actor=author, by="reply")
@@ -210,24 +211,23 @@ def _sender(message: Message) -> str:
     return (identity.display or identity.address) if identity else "the customer"
 
 
+FORWARDED = "---------- Forwarded message ----------"
+
+
+def _forward_header(message: Message) -> list[tuple[str, str]]:
+    header = [("From", _sender(message)), ("Date", format_datetime(message.sent_at))]
+    return header + ([("Subject", message.subject)] if message.subject else [])
+
+
 def forwarded_text(message: Message) -> str:
-    header = [
-        "---------- Forwarded message ----------",
-        f"From: {_sender(message)}",
-        f"Date: {format_datetime(message.sent_at)}",
-    ]
-    if message.subject:
-        header.append(f"Subject: {message.subject}")
-    return "\n".join(header) + "\n\n" + (message.full_text or message.text)
+    lines = "\n".join(f"{name}: {value}" for name, value in _forward_header(message))
+    return f"{FORWARDED}\n{lines}\n\n{message.full_text or message.text}"
 
 
 def forwarded_html(message: Message) -> str:
-    header = [("From", _sender(message)), ("Date", format_datetime(message.sent_at))]
-    if message.subject:
-        header.append(("Subject", message.subject))
     body = message.html or escape(message.full_text or message.text).replace("\n", "<br>")
-    lines = "".join(f"<b>{name}:</b> {escape(value)}<br>" for name, value in header)
-    return f"<p>---------- Forwarded message ----------<br>{lines}</p><blockquote>{body}</blockquote>"
+    lines = "".join(f"<b>{name}:</b> {escape(value)}<br>" for name, value in _forward_header(message))
+    return f"<p>{FORWARDED}<br>{lines}</p><blockquote>{body}</blockquote>"
 
 
 def message_retry(*, message_id: int, actor=None) -> bool:

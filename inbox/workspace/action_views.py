@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from conversations import actions, selectors
 from conversations.actions import ActionRefused
+from conversations.formatting import signed
 from conversations.replies import message_forward, message_reply_on_channel, message_retry
 from inbox.connectors.registry import connector_for_kind
 from inbox.workspace.email_fields import email_parts
@@ -99,7 +100,7 @@ def conversation_reply(request, conversation_id):
 def _signed(request, inbox, text: str) -> str:
     """The agent's text with the signature the composer showed, when they kept it ticked."""
     signature = selectors.email_signature(user=request.user, inbox=inbox) if request.POST.get("sign") else ""
-    return f"{text.rstrip()}\n\n-- \n{signature}" if signature else text
+    return signed(text, signature)
 
 
 def _sent(request, conversation, message, *, seen, mode="reply"):

@@ -8,7 +8,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from customers import selectors
-from customers.contacts import ContactRefused, company_save, contact_update, identity_add, identity_remove
+from customers.contacts import (
+    RESERVED_ATTRIBUTES,
+    ContactRefused,
+    company_save,
+    contact_update,
+    identity_add,
+    identity_remove,
+)
 from customers.models import ContactIdentity
 from customers.selectors import ContactFilters, customer_identities, customer_past_conversations
 
@@ -59,9 +66,7 @@ def _contact_page(request, customer, *, error="", status=200):
     context = {
         "customer": customer,
         "identities": customer_identities(user=request.user, customer_id=customer.pk),
-        "attributes": {
-            k: v for k, v in customer.attributes.items() if k not in ("possible_match_customer_id", "unverified_email")
-        },
+        "attributes": {k: v for k, v in customer.attributes.items() if k not in RESERVED_ATTRIBUTES},
         "past": customer_past_conversations(user=request.user, customer_id=customer.pk),
         "history": selectors.contact_history(customer=customer),
         "companies": selectors.visible_companies(request.user).order_by("name").values_list("name", flat=True)[:500],

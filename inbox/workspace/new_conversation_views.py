@@ -7,6 +7,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from conversations import selectors
+from conversations.formatting import signed
 from conversations.start import StartRefused, conversation_start
 from customers.selectors import customer_for_agent, customer_identities
 from inbox.connectors.registry import connector_for_kind
@@ -47,8 +48,8 @@ def conversation_new(request):
         return render(request, "workspace/_new_conversation.html", {**context, "error": "Choose an inbox."}, status=422)
     inbox, signature = chosen
     text = source.get("text", "")
-    if signature and source.get("sign") and text.strip():
-        text = f"{text.rstrip()}\n\n-- \n{signature}"
+    if source.get("sign") and text.strip():
+        text = signed(text, signature)
     try:
         # "To" is the customer here, not one more address beside them.
         email = replace(email_parts(source, inbox=inbox), to=()) if inbox.kind == Inbox.Kind.EMAIL else None
