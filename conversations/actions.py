@@ -11,10 +11,12 @@ from django.db import transaction
 from django.http import QueryDict
 from django.utils import timezone
 
-from conversations import listeners, notifications
+from conversations import listeners, notifications, sla
 from conversations.mentions import mentioned_agents
 from conversations.models import CannedResponse, Conversation, ConversationRead, Label, Message, Notification
+from conversations.reports import facts
 from conversations.selectors import ListState
+from conversations.status import status_locked, status_recorded
 from inbox.audit.record import audit_record
 from inbox.models import InboxMembership, SavedView, Team
 
@@ -54,6 +56,7 @@ def _hand_over(
     previous = getattr(conversation, field)
     with transaction.atomic(savepoint=False):  # the change and its entry, together
         _changed(conversation, announce=announce, **{field: to})
+        facts.conversation_reassigned(conversation)
         audit_record(
             actor=actor,
             action=action,
@@ -143,6 +146,7 @@ def conversation_set_priority(*, conversation: Conversation, priority: int, acto
     after = Conversation.Priority(priority).label
     with transaction.atomic():
         _changed(conversation, priority=priority)
+        sla.policy_refresh(conversation)
         audit_record(
             actor=actor,
             action="conversation.priority",
@@ -184,9 +188,11 @@ def conversation_set_status(
     fields = {"status": status, "snoozed_until": snooze_until}
     if status == Conversation.Status.RESOLVED:
         fields["waiting_since"] = None  # nobody waits on a resolved conversation
-    before, before_until = conversation.status, conversation.snoozed_until
+    before_until = conversation.snoozed_until
     with transaction.atomic():
+        before = status_locked(conversation.pk)
         _changed(conversation, **fields)
+        status_recorded(conversation, before=before, after=status, at=conversation.updated_at, actor=actor)
         # Resolving a resolved conversation (a bulk action over a mixed selection) changed nothing
         # an admin needs to read about.
         if (status, snooze_until) != (before, before_until):
@@ -209,6 +215,7 @@ def conversation_set_labels(*, conversation: Conversation, label_ids: list[int],
     with transaction.atomic():
         conversation.labels.set(labels)
         _changed(conversation)
+        sla.policy_refresh(conversation)
         added = sorted(name for pk, name in after.items() if pk not in before)
         removed = sorted(name for pk, name in before.items() if pk not in after)
         if added or removed:
@@ -260,6 +267,7 @@ def conversations_bulk(*, conversations: list[Conversation], action: str, value:
             elif action == "label":
                 conversation.labels.add(label)
                 _changed(conversation)
+                sla.policy_refresh(conversation)
                 if conversation.pk not in labelled:
                     _audit_labels(conversation=conversation, actor=actor, added=[label.name], removed=[], bulk=True)
             else:
@@ -290,6 +298,8 @@ def conversations_wake_snoozed(*, now: datetime | None = None) -> list[int]:
             status=Conversation.Status.OPEN, snoozed_until=None, updated_at=now
         )
         for conversation in due:
+            conversation.status = Conversation.Status.OPEN
+            status_recorded(conversation, before=Conversation.Status.SNOOZED, after=conversation.status, at=now)
             audit_record(
                 actor=None,  # the beat task: "system"
                 action="conversation.status",

@@ -7,15 +7,17 @@ from __future__ import annotations
 from django.utils import timezone
 
 from conversations.business_hours import Schedule
+from conversations.delivery import system_message_queue
 from conversations.models import Conversation, Message
-from conversations.replies import system_reply
 from inbox.connectors.registry import connector_for
 
 
 def away_reply(message: Message, *, now=None) -> Message | None:
     """Answer ``message`` with its inbox's away text if the inbox is closed now; the reply, or None."""
     inbox = message.inbox
-    if message.direction != Message.Direction.INBOUND or message.automatic or not inbox.away_message.strip():
+    if message.direction != Message.Direction.INBOUND or message.automatic or message.rating is not None:
+        return None
+    if not inbox.away_message.strip():
         return None
     schedule = Schedule.of(inbox)
     spell = schedule.closed_since(now or timezone.now()) if schedule else None
@@ -37,4 +39,4 @@ def away_reply(message: Message, *, now=None) -> Message | None:
     )
     if not claimed:
         return None
-    return system_reply(conversation=message.conversation, text=inbox.away_message.strip(), identity=identity)
+    return system_message_queue(conversation=message.conversation, text=inbox.away_message.strip(), identity=identity)

@@ -9,8 +9,9 @@ time moves the hours with the clock on the wall.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,9 @@ import holidays
 
 # How far back a closed period's start is looked for (a long holiday, a closed weekend and more).
 LOOKBACK_DAYS = 21
+# How far ahead a deadline counted in business hours is looked for: a schedule with no hours at all
+# in a year never reaches one.
+LOOKAHEAD_DAYS = 366
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,51 @@ class Schedule:
             closes = datetime.combine(day + timedelta(days=1) if end <= start else day, end, tzinfo=self.zone)
             found.append((opens, closes))
         return found
+
+    def open_spans(self, start: datetime, *, until: datetime | None = None) -> Iterator[tuple[datetime, datetime]]:
+        """The open spans from ``start`` on, in order, overlapping ones merged, clipped to
+        [start, until], in UTC: durations are real elapsed time, even across a change of summer time
+        (Python subtracts two times of one zone by their wall clocks)."""
+        first_day = start.astimezone(self.zone).date() - timedelta(days=1)
+        last_day = (until.astimezone(self.zone).date() if until else first_day + timedelta(days=LOOKAHEAD_DAYS)) + (
+            timedelta(days=1)
+        )
+        pending: tuple[datetime, datetime] | None = None
+        day = first_day
+        while day <= last_day:
+            for opens, closes in sorted(self.periods_starting(day)):
+                opens, closes = max(opens.astimezone(UTC), start), closes.astimezone(UTC)
+                if until is not None:
+                    closes = min(closes, until)
+                if closes <= opens:
+                    continue
+                if pending and opens <= pending[1]:
+                    pending = (pending[0], max(pending[1], closes))
+                    continue
+                if pending:
+                    yield pending
+                pending = (opens, closes)
+            day += timedelta(days=1)
+        if pending:
+            yield pending
+
+    def seconds_open(self, start: datetime, end: datetime) -> float:
+        """How much of [start, end] the team is in."""
+        if end <= start:
+            return 0.0
+        return sum((closes - opens).total_seconds() for opens, closes in self.open_spans(start, until=end))
+
+    def after_open_seconds(self, start: datetime, seconds: float) -> datetime | None:
+        """The moment ``seconds`` of open time have passed from ``start`` (None: not within a year)."""
+        if seconds <= 0:
+            return start
+        left = seconds
+        for opens, closes in self.open_spans(start):
+            span = (closes - opens).total_seconds()
+            if left <= span:
+                return opens + timedelta(seconds=left)
+            left -= span
+        return None
 
     def is_open(self, at: datetime) -> bool:
         local = at.astimezone(self.zone)

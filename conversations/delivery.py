@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conversations import listeners
+from conversations.csat_question import survey_question
 from conversations.models import Message
 from customers.models import ContactIdentity
 from inbox.connectors.contract import (
@@ -40,6 +41,26 @@ STATUS_RANK = {
     Message.Status.DELIVERED: 3,
     Message.Status.READ: 4,
 }
+
+
+def system_message_queue(*, conversation, text: str, identity=None) -> Message:
+    """A message the system writes to the customer (an away reply, a survey), sent after commit:
+    marked as the system's, so that mail says Auto-Submitted and no other robot answers it."""
+    with transaction.atomic():
+        message = Message.objects.create(
+            conversation=conversation,
+            inbox_id=conversation.inbox_id,
+            identity_id=identity.pk if identity else conversation.identity_id,
+            direction=Message.Direction.OUTBOUND,
+            sender_type=Message.Sender.SYSTEM,
+            text=text,
+            subject=conversation.subject[:300],
+            status=Message.Status.QUEUED,
+            sent_at=timezone.now(),
+        )
+        listeners.message_created(message)
+        transaction.on_commit(lambda: message_deliver_task.delay(message.pk))
+    return message
 
 
 def message_deliver(*, message_id: int) -> None:
@@ -87,6 +108,7 @@ def message_deliver(*, message_id: int) -> None:
         recipients=message.recipients,
         thread_token=message.conversation.reply_token,
         automatic=message.sender_type == Message.Sender.SYSTEM,
+        survey=survey_question(message) if message.sender_type == Message.Sender.SYSTEM else None,
         attachments=tuple(
             AttachmentContent(
                 filename=a.filename,

@@ -15,9 +15,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
-from conversations import listeners, notifications
+from conversations import csat, listeners, notifications, sla
 from conversations.models import Attachment, Conversation, InboundEvent, Message, Notification
+from conversations.reports import facts
 from conversations.routing import conversation_route
+from conversations.status import status_recorded
 from customers.models import ContactIdentity
 from customers.services import customer_resolve
 from inbox.connectors.contract import InboundMessage
@@ -46,6 +48,9 @@ def message_ingest(*, inbox: Inbox, inbound: InboundMessage, event: InboundEvent
         existing = Message.objects.filter(inbox=inbox, external_id=inbound.external_id).first()
         if existing:
             return existing
+        answered = csat.survey_answered_by(inbox=inbox, identity=identity, inbound=inbound)
+        if answered is not None:
+            return _survey_answer_ingest(*answered, inbox=inbox, identity=identity, inbound=inbound, event=event)
         conversation, opened = _conversation_for_inbound(inbox=inbox, identity=identity, inbound=inbound)
         message = Message.objects.create(
             conversation=conversation,
@@ -115,6 +120,28 @@ def message_ingest(*, inbox: Inbox, inbound: InboundMessage, event: InboundEvent
         return message
 
 
+def _survey_answer_ingest(survey, rating, comment, *, inbox, identity, inbound, event) -> Message:
+    """A rating sent as a message (a digit by SMS, a quick reply on Messenger): kept in the timeline of
+    the conversation it rates, which stays resolved; nobody waits on it, nothing answers it."""
+    conversation = Conversation.objects.select_related("customer", "inbox", "assignee").get(pk=survey.conversation_id)
+    message = Message.objects.create(
+        conversation=conversation,
+        inbox=inbox,
+        identity=identity,
+        direction=Message.Direction.INBOUND,
+        sender_type=Message.Sender.CUSTOMER,
+        text=inbound.text,
+        external_id=inbound.external_id,
+        source_event=event,
+        status=Message.Status.RECEIVED,
+        sent_at=inbound.sent_at,
+        rating=rating,
+    )
+    listeners.message_created(message)
+    csat.survey_answer(survey=survey, rating=rating, comment=comment, message=message)
+    return message
+
+
 def _inbox_heard_from(inbox: Inbox) -> None:
     """Note on the inbox when someone last reached us through it (its health line), at most once a
     minute: every message writing the same inbox row would make them wait on each other."""
@@ -159,7 +186,12 @@ def _conversation_for_inbound(
     A resolved conversation is reopened, unless the inbox says to start a new one, or the
     conversation is older than the inbox's reopen window; the new one then links the old.
     """
-    mine = Conversation.objects.filter(inbox=inbox, customer_id=identity.customer_id).select_related("assignee")
+    # Locked with the customer until commit: the status it is found in is the one its history records.
+    mine = (
+        Conversation.objects.filter(inbox=inbox, customer_id=identity.customer_id)
+        .select_related("assignee")
+        .select_for_update(of=("self",))
+    )
     conversation = None
     if inbound.thread_token:
         conversation = mine.filter(reply_token=inbound.thread_token).first()
@@ -206,16 +238,19 @@ def conversation_touch(message: Message, *, inbound: bool) -> None:
 
     An inbound message reopens the conversation and makes its sender the reply address (replies go
     where the customer last wrote from). The in-memory conversation is brought up to date too, for
-    the event that announces the message.
+    the event that announces the message. Its service-level clocks and report figures follow: a
+    customer who starts waiting starts a response clock, a reply stops it and is counted.
     """
     conversation = message.conversation
+    status_before, waiting_before = conversation.status, conversation.waiting_since
     preview = (message.text or "").strip().replace("\n", " ")[:PREVIEW_LENGTH]
     changes = {
         "last_message_at": Greatest(F("last_message_at"), Value(message.created_at, output_field=DateTimeField())),
         "last_message_preview": preview,
         "updated_at": timezone.now(),
     }
-    if inbound and not message.automatic:
+    person = inbound and not message.automatic
+    if person:
         # A person wrote: the conversation needs an answer again (and wakes from a snooze); they wait
         # from their first unanswered message. Machines' mail does not reopen it.
         changes.update(
@@ -227,9 +262,22 @@ def conversation_touch(message: Message, *, inbound: bool) -> None:
         conversation.status, conversation.identity_id = Conversation.Status.OPEN, message.identity_id
         conversation.snoozed_until = None
         conversation.waiting_since = conversation.waiting_since or message.created_at
-    elif not inbound:
+    elif not inbound and facts.counts_as_reply(message):
+        # Answered (a forward to someone else is not an answer).
         changes["waiting_since"] = None
         conversation.waiting_since = None
     Conversation.objects.filter(pk=conversation.pk).update(**changes)
     conversation.last_message_at = max(conversation.last_message_at, message.created_at)
     conversation.last_message_preview = preview
+    if person:
+        if status_before != Conversation.Status.OPEN:
+            status_recorded(conversation, before=status_before, after=Conversation.Status.OPEN, at=message.created_at)
+        facts.message_recorded(message, waiting_before=waiting_before)
+        if waiting_before is None:
+            sla.customer_started_waiting(
+                conversation, at=message.created_at, first_response_given=facts.first_response_given(conversation)
+            )
+    else:
+        answered = waiting_before is not None and facts.counts_as_reply(message)
+        clock = sla.agent_replied(conversation, at=message.created_at) if answered else None
+        facts.message_recorded(message, waiting_before=waiting_before, clock=clock)

@@ -46,6 +46,13 @@ class Conversation(models.Model):
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NONE)
     # When the off-hours period began that this conversation was last told "we are away" in: once a period.
     away_replied_for = models.DateTimeField(null=True, blank=True)
+    # Its service level as the list and header show it (conversations.sla keeps these from its clocks):
+    # the soonest deadline of a running clock (in the past once breached) and which target it is, or,
+    # while every clock is paused, the time the soonest one has left.
+    sla_policy = models.ForeignKey("SlaPolicy", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    sla_due_at = models.DateTimeField(null=True, blank=True)
+    sla_target = models.CharField(max_length=20, blank=True)
+    sla_paused_left = models.PositiveIntegerField(null=True, blank=True)
     # Email replies to reply+TOKEN@<the inbox's reply domain> join this conversation.
     reply_token = models.CharField(max_length=32, unique=True, default=new_reply_token)
     # The resolved conversation this one follows, when a late reply started it.
@@ -65,6 +72,8 @@ class Conversation(models.Model):
             models.Index(fields=["status", "waiting_since", "id"], name="conv_status_waiting_idx"),
             # The priority sort: most urgent first, then newest activity.
             models.Index(fields=["status", "-priority", "-last_message_at", "-id"], name="conv_status_priority_idx"),
+            # The "breaching soon" view and sort: the soonest service-level deadline first.
+            models.Index(fields=["status", "sla_due_at", "id"], name="conv_status_sla_idx"),
             # Resync after a reconnect: what changed since a cursor.
             models.Index(fields=["updated_at"], name="conv_updated_idx"),
         ]
@@ -123,6 +132,8 @@ class Message(models.Model):
     full_text = models.TextField(blank=True)
     # Mail written by a machine is kept and shown, labelled, and never answered automatically.
     automatic = models.CharField(max_length=12, choices=Automatic.choices, default="", blank=True)
+    # A customer's answer to the satisfaction survey (1 to 5): a button, a link, a digit or a quick reply.
+    rating = models.PositiveSmallIntegerField(null=True, blank=True)
     external_id = models.CharField(max_length=255, null=True, blank=True)
     # The raw event it came from: an email's complete original, downloadable.
     source_event = models.ForeignKey(
@@ -250,6 +261,8 @@ class Notification(models.Model):
         MESSAGE = "message", "New message"
         ASSIGNED = "assigned", "Assigned to you"
         SNOOZE_ENDED = "snooze_ended", "Snooze ended"
+        SLA_BREACHED = "sla_breached", "Service level breached"
+        RATED = "rated", "Customer rated"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -264,3 +277,232 @@ class Notification(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["user", "-created_at"], name="notification_user_idx")]
+
+
+class StatusChange(models.Model):
+    """A conversation's status as it moved, and who moved it (None: the customer or the system). With
+    the messages, it is the history the reports' figures are rebuilt from."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="status_changes")
+    at = models.DateTimeField()
+    before = models.CharField(max_length=10)
+    after = models.CharField(max_length=10)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["conversation", "at", "id"], name="status_change_conv_idx")]
+
+
+class SlaPolicy(models.Model):
+    """Service-level targets, applied to the conversations its conditions match (the most specific
+    policy wins: see conversations.sla.policy_for)."""
+
+    name = models.CharField(max_length=100)
+    first_response_seconds = models.PositiveIntegerField(null=True, blank=True)
+    next_response_seconds = models.PositiveIntegerField(null=True, blank=True)
+    resolution_seconds = models.PositiveIntegerField(null=True, blank=True)
+    # Counted in the inbox's business hours (when it keeps them), or in calendar time.
+    business_hours = models.BooleanField(default=True)
+    # Conditions: a policy applies where every one it sets holds.
+    inbox = models.ForeignKey(Inbox, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    label = models.ForeignKey("Label", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    priority = models.PositiveSmallIntegerField(null=True, blank=True, choices=Conversation.Priority.choices)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = "SLA policy"
+        verbose_name_plural = "SLA policies"
+
+    def __str__(self):
+        return self.name
+
+
+class SlaClock(models.Model):
+    """One service-level target being timed on one conversation. It runs while the conversation is
+    open, pauses while pending or snoozed, and stops for good when it is met or resolved. Time used
+    so far is ``used_seconds`` plus what has passed since ``running_since``, counted in business
+    hours when ``business_hours``."""
+
+    class Target(models.TextChoices):
+        FIRST_RESPONSE = "first_response", "First response"
+        NEXT_RESPONSE = "next_response", "Next response"
+        RESOLUTION = "resolution", "Resolution"
+
+    class Outcome(models.TextChoices):
+        NONE = "", "Not settled"
+        MET = "met", "Met"
+        BREACHED = "breached", "Breached"
+        CANCELLED = "cancelled", "Cancelled"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="sla_clocks")
+    policy = models.ForeignKey(SlaPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    target = models.CharField(max_length=20, choices=Target.choices)
+    target_seconds = models.PositiveIntegerField()
+    business_hours = models.BooleanField(default=False)
+    started_at = models.DateTimeField()
+    running_since = models.DateTimeField(null=True, blank=True)  # None while paused or stopped
+    used_seconds = models.FloatField(default=0)
+    due_at = models.DateTimeField(null=True, blank=True)  # while running
+    breached_at = models.DateTimeField(null=True, blank=True)  # when it passed its deadline
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default="", blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["conversation", "target"], name="sla_clock_conv_idx"),
+            # The breach sweep: running clocks past their deadline, not yet breached.
+            models.Index(
+                fields=["due_at"],
+                name="sla_clock_due_idx",
+                condition=models.Q(running_since__isnull=False, breached_at__isnull=True),
+            ),
+        ]
+
+
+class SlaEvent(models.Model):
+    """Everything that happened to a clock, for the reports and for anyone asking why."""
+
+    class Kind(models.TextChoices):
+        STARTED = "started", "Started"
+        PAUSED = "paused", "Paused"
+        RESUMED = "resumed", "Resumed"
+        BREACHED = "breached", "Breached"
+        STOPPED = "stopped", "Stopped"  # its detail says how: met, breached or cancelled
+        RETARGETED = "retargeted", "Policy changed"
+
+    clock = models.ForeignKey(SlaClock, on_delete=models.CASCADE, related_name="events")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    at = models.DateTimeField()
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["conversation", "at"], name="sla_event_conv_idx")]
+
+
+def new_survey_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class CsatSurvey(models.Model):
+    """The one satisfaction question a resolved conversation's customer is asked, on its channel."""
+
+    class State(models.TextChoices):
+        SCHEDULED = "scheduled", "Waiting to be asked"
+        ASKED = "asked", "Asked"
+        ANSWERED = "answered", "Answered"
+        SKIPPED = "skipped", "Not asked"
+
+    conversation = models.OneToOneField(Conversation, on_delete=models.CASCADE, related_name="csat")
+    identity = models.ForeignKey(ContactIdentity, on_delete=models.CASCADE, related_name="+")
+    # Unguessable: email links and Messenger payloads carry it (signed, for links).
+    token = models.CharField(max_length=64, unique=True, default=new_survey_token)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.SCHEDULED)
+    skipped_reason = models.CharField(max_length=200, blank=True)
+    due_at = models.DateTimeField()
+    asked_at = models.DateTimeField(null=True, blank=True)
+    question = models.OneToOneField(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="csat_question"
+    )
+    answer = models.OneToOneField(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    comment = models.TextField(blank=True, max_length=2000)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    # Who resolved it: their own report counts the answer.
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "due_at"], name="csat_due_idx")]
+
+
+# ---- the reports' pre-aggregates (conversations.reports keeps them; docs/metrics.md defines them) ----
+
+
+class ConversationFact(models.Model):
+    """A conversation's figures for the reports: one row each, kept current by the services that
+    change conversations (conversations.reports.facts) and equal to a rebuild from history."""
+
+    conversation = models.OneToOneField(Conversation, on_delete=models.CASCADE, primary_key=True, related_name="fact")
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=20)
+    # As the conversation is now: the reports filter by them.
+    team = models.ForeignKey("inbox.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Attribution: the channel the customer first came through, and whether this is that first time.
+    customer_first_channel = models.CharField(max_length=20)
+    customer_first = models.BooleanField(default=False)
+    opened_at = models.DateTimeField()
+    first_customer_at = models.DateTimeField(null=True, blank=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    first_response_seconds = models.PositiveIntegerField(null=True, blank=True)
+    first_response_business_seconds = models.PositiveIntegerField(null=True, blank=True)
+    first_response_agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    first_resolved_at = models.DateTimeField(null=True, blank=True)
+    first_resolution_seconds = models.PositiveIntegerField(null=True, blank=True)
+    first_resolution_business_seconds = models.PositiveIntegerField(null=True, blank=True)
+    # The latest resolution, while the conversation stays resolved.
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_seconds = models.PositiveIntegerField(null=True, blank=True)
+    resolution_business_seconds = models.PositiveIntegerField(null=True, blank=True)
+    resolutions = models.PositiveIntegerField(default=0)
+    reopens = models.PositiveIntegerField(default=0)
+    messages_in = models.PositiveIntegerField(default=0)
+    messages_out = models.PositiveIntegerField(default=0)
+    # Service levels: how the first-response and resolution clocks ended, and when.
+    sla_first_response = models.CharField(max_length=10, blank=True)
+    sla_first_response_at = models.DateTimeField(null=True, blank=True)
+    sla_resolution = models.CharField(max_length=10, blank=True)
+    sla_resolution_at = models.DateTimeField(null=True, blank=True)
+    csat_asked_at = models.DateTimeField(null=True, blank=True)
+    csat_rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The latest of the dates above: a report of a range reads only rows touched since it began.
+    last_event_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["last_event_at"], name="fact_last_event_idx")]
+
+
+class ResponseFact(models.Model):
+    """One next response (an agent's reply to a customer who had written since the last one), or a
+    next-response clock that breached with no reply."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=20)
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField()
+    waited_since = models.DateTimeField()
+    seconds = models.PositiveIntegerField(null=True, blank=True)  # None: never answered
+    business_seconds = models.PositiveIntegerField(null=True, blank=True)
+    sla = models.CharField(max_length=10, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["at"], name="response_fact_at_idx")]
+
+
+class VolumeFact(models.Model):
+    """How many messages a conversation took in and sent out in one hour (UTC): the volume chart
+    and the busiest hours, in any time zone, without reading messages."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=20)
+    hour = models.DateTimeField()
+    messages_in = models.PositiveIntegerField(default=0)
+    messages_out = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["conversation", "hour"], name="volume_unique_conv_hour")]
+        indexes = [models.Index(fields=["hour"], name="volume_hour_idx")]

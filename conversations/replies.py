@@ -141,26 +141,6 @@ def message_reply(
     return message
 
 
-def system_reply(*, conversation: Conversation, text: str, identity=None) -> Message:
-    """A message the system writes to the customer (an away reply): marked automatic, so that mail
-    says Auto-Submitted and no other robot answers it."""
-    with transaction.atomic():
-        message = Message.objects.create(
-            conversation=conversation,
-            inbox_id=conversation.inbox_id,
-            identity_id=identity.pk if identity else conversation.identity_id,
-            direction=Message.Direction.OUTBOUND,
-            sender_type=Message.Sender.SYSTEM,
-            text=text,
-            subject=conversation.subject[:300],
-            status=Message.Status.QUEUED,
-            sent_at=timezone.now(),
-        )
-        listeners.message_created(message)
-        transaction.on_commit(lambda: message_deliver_task.delay(message.pk))
-    return message
-
-
 def _assign_to_replier(conversation: Conversation, author) -> None:
     """Whoever answers an unassigned conversation takes it (the inbox's assign_on_reply)."""
     if author is None or conversation.assignee_id is not None:

@@ -376,7 +376,7 @@ def widget_history(*, inbox_id: int, visitor_id: str, verified_email: str, limit
     qs = (
         Message.objects.filter(inbox_id=inbox_id)
         .exclude(direction=Message.Direction.NOTE)
-        .select_related("author")
+        .select_related("author", "csat_question")
         .prefetch_related("attachments")
     )
     if verified_email:

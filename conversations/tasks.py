@@ -7,9 +7,11 @@ from datetime import timedelta
 from celery import shared_task
 
 from conversations.actions import conversations_wake_snoozed
+from conversations.csat import surveys_ask_due
 from conversations.delivery import messages_requeue_stale
 from conversations.intake import inbound_events_retry_stale
 from conversations.routing import conversations_reroute_offline
+from conversations.sla import sla_breaches_settle
 
 
 @shared_task
@@ -27,3 +29,15 @@ def wake_snoozed() -> None:
 @shared_task
 def reroute_offline() -> None:
     conversations_reroute_offline()
+
+
+@shared_task
+def sla_breaches() -> None:
+    """Clocks past their deadline: recorded as breached, their people told (once)."""
+    sla_breaches_settle()
+
+
+@shared_task
+def csat_ask_due() -> None:
+    """Satisfaction questions whose delay after resolving has passed."""
+    surveys_ask_due()

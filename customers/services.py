@@ -2,6 +2,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations import listeners
+from conversations.reports.facts import customer_attribution_refresh
 from customers.models import ContactIdentity, Customer, CustomerMerge
 from inbox.audit.record import audit_record
 from inbox.connectors.contract import IdentityClaim
@@ -109,6 +110,7 @@ def customer_merge(*, source: Customer, target: Customer, actor=None) -> Custome
         source.merged_into = target
         source.save(update_fields=["merged_into", "updated_at"])
         record.save()
+        customer_attribution_refresh(target.pk)
         moved = f"{_count(len(record.conversation_ids), 'conversation')}, {_count(len(record.identity_ids), 'address')}"
         _audit_merge(
             actor=actor,
@@ -141,6 +143,8 @@ def customer_merge_undo(*, merge: CustomerMerge, actor=None) -> Customer:
         source.save(update_fields=["merged_into", "updated_at"])
         merge.undone_at = timezone.now()
         merge.save(update_fields=["undone_at"])
+        customer_attribution_refresh(source.pk)
+        customer_attribution_refresh(target.pk)
         _audit_merge(
             actor=actor,
             action="customer.merge_undo",

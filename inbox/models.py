@@ -72,6 +72,14 @@ class Inbox(models.Model):
     holiday_country = models.CharField(max_length=8, blank=True, help_text="ISO code, for the holidays library.")
     custom_holidays = models.JSONField(default=list, blank=True)  # ["2026-12-24", …]
     away_message = models.TextField(blank=True, max_length=2000)
+    # Customer satisfaction (conversations.csat): asked once, on the customer's channel, after resolving.
+    csat_enabled = models.BooleanField(default=False)
+    csat_question = models.TextField(blank=True, max_length=500)
+    csat_delay_minutes = models.PositiveIntegerField(default=0)
+    # Only conversations with ("with") or without ("without") one label are asked; "" asks all. The
+    # label is kept by id: the labels live above this app's models.
+    csat_label_rule = models.CharField(max_length=10, blank=True)
+    csat_label_id = models.PositiveIntegerField(null=True, blank=True)
     reassign_when_offline = models.BooleanField(
         default=False,
         help_text="Hand an offline agent's open conversations of this inbox to someone online.",

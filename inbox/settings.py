@@ -164,6 +164,10 @@ CELERY_TIMEZONE = "UTC"
 # is checked, and how long an agent must have been offline first (a page reload is not leaving).
 ROUTING_SWEEP_SECONDS = env.float("ROUTING_SWEEP_SECONDS", default=60.0)
 ROUTING_OFFLINE_GRACE_SECONDS = env.float("ROUTING_OFFLINE_GRACE_SECONDS", default=120.0)
+# How often running service-level clocks are checked for a passed deadline (each breach is told once),
+# and how often satisfaction questions waiting for their delay are looked for.
+SLA_SWEEP_SECONDS = env.float("SLA_SWEEP_SECONDS", default=15.0)
+CSAT_SWEEP_SECONDS = env.float("CSAT_SWEEP_SECONDS", default=30.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-work": {"task": "conversations.tasks.sweep_stale_work", "schedule": 60.0},
     "poll-imap-mailboxes": {
@@ -172,6 +176,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "wake-snoozed": {"task": "conversations.tasks.wake_snoozed", "schedule": env.float("SNOOZE_WAKE_SECONDS", 30.0)},
     "reroute-offline": {"task": "conversations.tasks.reroute_offline", "schedule": ROUTING_SWEEP_SECONDS},
+    "sla-breaches": {"task": "conversations.tasks.sla_breaches", "schedule": SLA_SWEEP_SECONDS},
+    "csat-ask-due": {"task": "conversations.tasks.csat_ask_due", "schedule": CSAT_SWEEP_SECONDS},
 }
 # Without a broker (the embedded default) there is no beat process: the server runs the schedule
 # above itself, in a background thread (`make run` turns this on).

@@ -1,6 +1,5 @@
 """The audit log for admins: who did what and when, filtered by the address, and as CSV."""
 
-import csv
 import json
 
 from asgiref.sync import sync_to_async
@@ -11,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from conversations.selectors import Cursor
+from inbox import csv_stream
 from inbox.accounts.permissions import admin_required
 from inbox.audit.selectors import AuditFilters, audit_entries, audit_filter_choices
 
@@ -49,20 +49,6 @@ def audit_log(request):
     return render(request, "audit/log.html", {**context, "choices": choices})
 
 
-class _Echo:
-    """A file that hands back what is written to it, for csv.writer to feed a streaming response."""
-
-    def write(self, value):
-        return value
-
-
-def _cell(value) -> str:
-    # A cell starting with = + - @ (or a tab or CR) is a formula to a spreadsheet, and summaries carry
-    # customers' own names: quote it so that opening the export runs nothing (OWASP's advice).
-    text = "" if value is None else str(value)
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def _csv_row(entry) -> list[str]:
     values = (
         entry.at.isoformat(),
@@ -76,13 +62,13 @@ def _csv_row(entry) -> list[str]:
         entry.summary,
         json.dumps(entry.details, ensure_ascii=False, sort_keys=True),
     )
-    return [_cell(value) for value in values]
+    return csv_stream.row(values)
 
 
 async def _csv_rows(filters: AuditFilters):
     # Asynchronous, page by keyset page: Daphne would otherwise read a synchronous iterator to the
     # end into memory before sending a byte, and the log can be long.
-    writer = csv.writer(_Echo())
+    writer = csv_stream.writer()
     yield writer.writerow(CSV_COLUMNS)
     cursor = None
     while True:

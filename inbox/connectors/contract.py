@@ -143,6 +143,35 @@ class InboundMessage:
     # Sent by the business from the provider's own app (a Messenger echo): an agent's message to
     # ``sender``, the customer, recorded as sent.
     from_business: bool = False
+    # The satisfaction survey this answers, and the rating, when the channel says so itself (a
+    # Messenger quick reply's payload): (survey token, 1 to 5).
+    survey_answer: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class SurveyQuestion:
+    """The satisfaction question a message asks (conversations.csat): each channel asks it its own way,
+    with buttons, links, a digit to reply or quick replies, and each answer comes back to it."""
+
+    token: str  # names the survey in a Messenger quick reply's payload and the widget's answer
+    links: tuple[str, ...]  # the one-click link for each rating, 1 to 5: signed, single-use (email)
+    labels: tuple[str, ...]  # what each rating means, 1 to 5 ("Very poor" … "Excellent")
+    reply_hint: str  # how to answer by text ("Reply with a number from 1 (very poor) to 5 (excellent).")
+
+
+SURVEY_PAYLOAD_PREFIX = "CSAT:"
+
+
+def survey_payload(token: str, rating: int) -> str:
+    """A quick reply's payload for one rating (Messenger returns it when the customer taps it)."""
+    return f"{SURVEY_PAYLOAD_PREFIX}{token}:{rating}"
+
+
+def survey_payload_read(payload: str) -> tuple[str, int] | None:
+    if not payload.startswith(SURVEY_PAYLOAD_PREFIX):
+        return None
+    token, _, rating = payload[len(SURVEY_PAYLOAD_PREFIX) :].rpartition(":")
+    return (token, int(rating)) if token and rating in {"1", "2", "3", "4", "5"} else None
 
 
 @dataclass(frozen=True)
@@ -176,6 +205,7 @@ class OutboundMessage:
     attachments: tuple[AttachmentContent, ...] = ()
     to_opted_out: bool = False  # the recipient texted STOP
     last_inbound_at: datetime | None = None  # the recipient's latest message on this inbox
+    survey: SurveyQuestion | None = None  # the satisfaction question this message asks
 
 
 class Connector:

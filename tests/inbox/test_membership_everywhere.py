@@ -343,7 +343,7 @@ def probe_form(w: World) -> dict:
 # ---- the rules: which patterns follow which, and the ones exempt with their reason ---------------
 
 # Namespaces whose every pattern is an agent's: only members of the object's inbox may reach it.
-MEMBERSHIP_NAMESPACES = {"workspace"}
+MEMBERSHIP_NAMESPACES = {"workspace", "reports"}
 # Patterns outside those namespaces that follow the same rule.
 MEMBERSHIP_NAMES = {"widget_demo": "the website chat's try page, for the inbox's agents"}
 # Namespaces for admins only: a signed-in agent who is not an admin gets 403 (or a redirect to a
@@ -372,6 +372,8 @@ EXEMPT_NAMES = {
     "(test_webhooks_answer_404_to_a_wrong_token_and_403_to_a_missing_signature)",
     "email_provider_webhook": "email providers post here; token plus signature or basic auth "
     "(test_webhooks_answer_404_to_a_wrong_token_and_403_to_a_missing_signature)",
+    "csat_answer": "a customer's one-click answer to a satisfaction email: the signed link is the check "
+    "(test_a_made_up_or_altered_survey_link_is_refused_and_records_nothing)",
 }
 EXEMPT_NAMESPACES = {
     "admin": "Django's admin has its own staff checks (test_django_admin_sends_agents_to_its_login)",

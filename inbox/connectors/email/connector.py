@@ -32,6 +32,7 @@ from inbox.connectors.contract import (
     OutboundMessage,
     ParseError,
     SendError,
+    SurveyQuestion,
     WebhookVerificationFailed,
     plain_error,
     signatures_match,
@@ -240,9 +241,12 @@ class EmailConnector(Connector):
         customer = (
             [] if extra.get("forward") else [formataddr((parseaddr(outbound.to.display)[0], outbound.to.address))]
         )
+        text, body_html = outbound.text, outbound.html or text_to_html(outbound.text)
+        if outbound.survey:
+            text, body_html = survey_text(text, outbound.survey), body_html + survey_html(outbound.survey)
         mail = EmailMultiAlternatives(
             subject=outbound.subject or "Re: your message",
-            body=outbound.text,
+            body=text,
             from_email=formataddr((outbound.author_name, address)) if outbound.author_name else address,
             to=customer + list(extra.get("to", [])),
             cc=list(extra.get("cc", [])),
@@ -254,7 +258,7 @@ class EmailConnector(Connector):
             if (smtp := (outbound.inbox.credentials or {}).get("smtp", {})).get("host")
             else None,
         )
-        mail.attach_alternative(outbound.html or text_to_html(outbound.text), "text/html")
+        mail.attach_alternative(body_html, "text/html")
         for attachment in outbound.attachments:
             if attachment.content_id:
                 mail.attach(_inline_part(attachment))
@@ -282,3 +286,21 @@ class EmailConnector(Connector):
         except (BadHeaderError, ValueError) as exc:  # the same mail would fail the same way again
             raise SendError("This mail could not be built.", detail=plain_error(exc), retryable=False) from exc
         return message_id.strip("<>")
+
+
+def survey_text(text: str, survey: SurveyQuestion) -> str:
+    """The question's plain-text part: one link a rating, the best first."""
+    lines = [f"{rating} – {survey.labels[rating - 1]}: {survey.links[rating - 1]}" for rating in range(5, 0, -1)]
+    return f"{text}\n\n" + "\n".join(lines)
+
+
+def survey_html(survey: SurveyQuestion) -> str:
+    """A row of one-click ratings, drawn with table cells and attributes (mail clients drop stylesheets)."""
+    cells = "".join(
+        f'<td align="center" style="padding:4px"><a href="{html.escape(survey.links[rating - 1])}" '
+        f'style="display:inline-block;min-width:44px;padding:8px 10px;border:1px solid #c8ccd4;border-radius:6px;'
+        f'color:#1f2937;text-decoration:none;font-size:16px">{rating}<br>'
+        f"<small>{html.escape(survey.labels[rating - 1])}</small></a></td>"
+        for rating in range(1, 6)
+    )
+    return f'<table role="presentation" cellspacing="0" cellpadding="0"><tr>{cells}</tr></table>'

@@ -32,6 +32,8 @@ from inbox.connectors.contract import (
     WebhookVerificationFailed,
     plain_error,
     signatures_match,
+    survey_payload,
+    survey_payload_read,
     unreachable,
 )
 from inbox.connectors.parsing import download_limited, load_json_object
@@ -150,6 +152,7 @@ class MessengerConnector(Connector):
                 text = "\n".join(part for part in parts if part)
             if not mid:
                 raise ParseError("a message without mid")
+            quick_reply = str(((message or {}).get("quick_reply") or {}).get("payload") or "")
             messages.append(
                 InboundMessage(
                     external_id=mid,
@@ -159,9 +162,9 @@ class MessengerConnector(Connector):
                     customer_name="" if echo else self._profile_name(inbox, str(customer), names),
                     from_business=echo,  # typed in the page's own inbox: an agent's message
                     attachments=tuple(files.values()),
-                    claims={"quick_reply": message["quick_reply"]["payload"]}
-                    if message and message.get("quick_reply")
-                    else {},
+                    claims={"quick_reply": quick_reply} if quick_reply and not survey_payload_read(quick_reply) else {},
+                    # A tap on a satisfaction question's quick reply names the survey and the rating.
+                    survey_answer=survey_payload_read(quick_reply) if not echo else None,
                 )
             )
         return messages
@@ -234,6 +237,16 @@ class MessengerConnector(Connector):
         # The text, then each file as a message of its own (the Send API takes one attachment a
         # message), which Meta fetches from its signed link. The text's id stands for the reply.
         parts = [{"text": outbound.text}] if outbound.text else []
+        if outbound.survey and parts:
+            # Meta's quick replies: one tap answers, and comes back with its payload.
+            parts[0]["quick_replies"] = [
+                {
+                    "content_type": "text",
+                    "title": f"{rating} ★ {label}"[:20],
+                    "payload": survey_payload(outbound.survey.token, rating),
+                }
+                for rating, label in enumerate(outbound.survey.labels, start=1)
+            ]
         parts += [
             {"attachment": {"type": _attachment_type(a.content_type), "payload": {"url": a.url, "is_reusable": False}}}
             for a in outbound.attachments

@@ -253,7 +253,7 @@ class SmsConnector(Connector):
             # Twilio fetches each file from its signed link: an MMS.
             media = {"media_url": [a.url for a in outbound.attachments]} if outbound.attachments else {}
             sent = twilio_client(inbox).messages.create(
-                to=outbound.to.address, body=outbound.text, status_callback=webhook_url(inbox), **sender, **media
+                to=outbound.to.address, body=_body(outbound), status_callback=webhook_url(inbox), **sender, **media
             )
         except TwilioRestException as exc:
             # Twilio's 4xx say what no retry changes (an unsubscribed number, a bad one); 429 and 5xx pass.
@@ -267,3 +267,8 @@ class SmsConnector(Connector):
         except (TwilioException, requests.RequestException) as exc:
             raise SendError(unreachable("Twilio", exc), detail=plain_error(exc), retryable=True) from exc
         return sent.sid
+
+
+def _body(outbound: OutboundMessage) -> str:
+    """The text, and for a satisfaction question how to answer it: a digit, read back by conversations.csat."""
+    return f"{outbound.text}\n{outbound.survey.reply_hint}" if outbound.survey else outbound.text

@@ -198,6 +198,7 @@ class WebchatConnector(Connector):
                         {"name": a.filename, "type": a.content_type, "size": len(a.content), "url": a.url}
                         for a in outbound.attachments
                     ],
+                    survey=widget_survey(outbound.survey.token, outbound.survey.labels) if outbound.survey else None,
                 ),
             },
         )
@@ -212,10 +213,13 @@ class FrameError(ParseError):
         self.frame_id = frame_id
 
 
-def widget_message(*, id: int, sender: str, author: str, text: str, sent_at, client_id: str = "", files=()) -> dict:
+def widget_message(
+    *, id: int, sender: str, author: str, text: str, sent_at, client_id: str = "", files=(), survey=None, rating=None
+) -> dict:
     """A message as the widget shows it. ``client_id`` lets a widget match its own unacknowledged one;
-    ``files`` are {name, type, size, url}, each url a signed link."""
-    return {
+    ``files`` are {name, type, size, url}, each url a signed link. A satisfaction question carries its
+    ``survey`` (buttons to answer it), and the visitor's answer its ``rating``."""
+    message = {
         "id": id,
         "sender": sender,
         "author": author,
@@ -224,6 +228,16 @@ def widget_message(*, id: int, sender: str, author: str, text: str, sent_at, cli
         "client_id": client_id,
         "files": list(files),
     }
+    if survey:
+        message["survey"] = survey
+    if rating:
+        message["rating"] = rating
+    return message
+
+
+def widget_survey(token: str, labels, rating: int | None = None, comment: str = "") -> dict:
+    """What the widget needs to show a satisfaction question's buttons, and the answer once given."""
+    return {"token": token, "labels": list(labels), "rating": rating, "comment": comment}
 
 
 VISITOR_CONTEXT_KEYS = ("page", "title", "referrer", "browser", "time_zone", "language")
@@ -265,8 +279,14 @@ def parse_client_frame(data) -> dict:
         raise FrameError("expected a JSON object")
     frame_id = data.get("id") if isinstance(data.get("id"), str) else None
     kind = data.get("type")
-    if kind not in {"hello", "message", "receipt", "ping"}:
+    if kind not in {"hello", "message", "receipt", "ping", "survey"}:
         raise FrameError(f"unknown frame type {kind!r}", frame_id)
+    if kind == "survey":
+        rating, comment = data.get("rating"), data.get("comment", "")
+        if not isinstance(data.get("token"), str) or rating not in (1, 2, 3, 4, 5) or not isinstance(comment, str):
+            raise FrameError("a survey answer needs its token, a rating from 1 to 5 and maybe a comment")
+        if len(comment) > MAX_TEXT_LENGTH:
+            raise FrameError(f"a comment may be at most {MAX_TEXT_LENGTH} characters")
     if kind == "receipt":
         ids = data.get("ids")
         if (

@@ -19,7 +19,12 @@ from inbox.connectors.webchat.connector import (
     visitor_context,
     visitor_group,
 )
-from inbox.connectors.webchat.services import connector, visitor_history, visitor_message_receive
+from inbox.connectors.webchat.services import (
+    connector,
+    visitor_history,
+    visitor_message_receive,
+    visitor_survey_answer,
+)
 from inbox.models import Inbox
 from inbox.realtime import presence, publisher
 from inbox.realtime.dispatch import DirectDispatchMixin
@@ -122,6 +127,16 @@ class WidgetConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
             await self._hello(frame)
         elif self.visitor is None:
             await self._error("hello_first", "Say hello before sending messages.", frame_id=frame.get("id"))
+        elif frame["type"] == "survey":
+            async with publisher.deferred():
+                answer = await database_sync_to_async(visitor_survey_answer)(
+                    inbox=self.inbox,
+                    visitor=self.visitor,
+                    token=frame["token"],
+                    rating=frame["rating"],
+                    comment=frame.get("comment", ""),
+                )
+            await self.send_json(answer)
         elif frame["type"] == "receipt":
             async with publisher.deferred():
                 await database_sync_to_async(message_receipts_apply)(

@@ -5,13 +5,15 @@ import os
 import filetype
 from django.conf import settings
 
+from conversations import csat
+from conversations.csat_question import LABELS
 from conversations.intake import inbound_event_receive
 from conversations.models import Message
 from conversations.selectors import widget_history
 from inbox.connectors.contract import AttachmentContent
 from inbox.connectors.public_files import public_file_url
 from inbox.connectors.webchat import ratelimit
-from inbox.connectors.webchat.connector import Visitor, WebchatConnector, widget_message
+from inbox.connectors.webchat.connector import Visitor, WebchatConnector, widget_message, widget_survey
 from inbox.models import Inbox
 
 connector = WebchatConnector()
@@ -20,6 +22,7 @@ connector = WebchatConnector()
 def widget_message_of(message: Message) -> dict:
     inbound = message.direction == Message.Direction.INBOUND
     author = message.author
+    survey = message.csat_question if hasattr(message, "csat_question") else None
     return widget_message(
         id=message.pk,
         sender="visitor" if inbound else "agent",
@@ -32,7 +35,22 @@ def widget_message_of(message: Message) -> dict:
             {"name": a.filename, "type": a.content_type, "size": a.size, "url": public_file_url(a.pk)}
             for a in message.attachments.all()
         ],
+        survey=widget_survey(survey.token, [str(label) for label in LABELS], survey.rating, survey.comment)
+        if survey
+        else None,
+        rating=message.rating,
     )
+
+
+def visitor_survey_answer(*, inbox: Inbox, visitor: Visitor, token: str, rating: int, comment: str) -> dict:
+    """The visitor answered the satisfaction question with the widget's buttons (and maybe a comment)."""
+    try:
+        survey = csat.visitor_survey_answer(
+            inbox=inbox, visitor_id=visitor.id, token=token, rating=rating, comment=comment
+        )
+    except csat.SurveyRefused as refused:
+        return refusal("", "survey_refused", str(refused))
+    return {"type": "survey", "token": token, "rating": survey.rating, "comment": survey.comment}
 
 
 def visitor_history(*, inbox: Inbox, visitor: Visitor) -> list[dict]:
