@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
@@ -61,9 +61,15 @@ class Cursor:
         return cls(at, int(pk), int(rank) if rank else None) if at.tzinfo and pk.isdigit() and len(pk) < 19 else None
 
 
-VIEWS = ("mine", "unassigned", "all")
+VIEWS = ("mine", "unassigned", "all", "breaching")
 STATUSES = ("open", "pending", "snoozed", "resolved", "all")
-SORTS = ("activity", "waiting", "priority")
+SORTS = ("activity", "waiting", "priority", "sla")
+# "Breaching soon": a service-level deadline passed, or this close.
+BREACHING_WITHIN = timedelta(hours=1)
+
+
+def breaching_by() -> datetime:
+    return timezone.now() + BREACHING_WITHIN
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,8 @@ def _list_queryset(user, state: ListState) -> QuerySet[Conversation]:
         qs = qs.filter(assignee=user)
     elif state.view == "unassigned":
         qs = qs.filter(assignee__isnull=True)
+    elif state.view == "breaching":
+        qs = qs.filter(sla_due_at__lte=breaching_by())
     elif state.team is not None:
         qs = qs.filter(team_id=state.team)
     if state.status != "all":
@@ -142,11 +150,19 @@ def _with_row_data(qs: QuerySet[Conversation], user) -> QuerySet[Conversation]:
 def conversation_list(
     *, user, state: ListState | None = None, after: Cursor | None = None, limit: int = PAGE_SIZE
 ) -> tuple[list[Conversation], Cursor | None]:
-    """One page of the list, keyset-paginated: newest activity first on (last_message_at, id), or
-    longest waiting first on (waiting_since, id). Two queries a page (rows, their labels)."""
+    """One page of the list, keyset-paginated: newest activity first on (last_message_at, id), longest
+    waiting first on (waiting_since, id), or the soonest service-level deadline first on
+    (sla_due_at, id). Two queries a page (rows, their labels)."""
     state = state or ListState()
     qs = _with_row_data(_list_queryset(user, state), user)
-    if state.sort == "waiting":
+    if state.sort == "sla":
+        qs = qs.filter(sla_due_at__isnull=False)
+        if after:
+            qs = qs.filter(sla_due_at__gte=after.at).filter(
+                Q(sla_due_at__gt=after.at) | Q(sla_due_at=after.at, id__gt=after.id)
+            )
+        qs = qs.order_by("sla_due_at", "id")
+    elif state.sort == "waiting":
         qs = qs.filter(waiting_since__isnull=False)
         if after:
             # The redundant bound lets the index scan start at the cursor instead of filtering up to it.
@@ -173,8 +189,9 @@ def conversation_list(
     next_cursor = None
     if len(rows) > limit:
         last = page[-1]
+        positions = {"waiting": last.waiting_since, "sla": last.sla_due_at}
         next_cursor = Cursor(
-            last.waiting_since if state.sort == "waiting" else last.last_message_at,
+            positions.get(state.sort, last.last_message_at),
             last.pk,
             last.priority if state.sort == "priority" else None,
         )
@@ -187,6 +204,7 @@ class ViewCounts:
     unassigned: int
     all: int
     teams: dict[int, int]
+    breaching: int = 0
 
 
 def view_counts(*, user, status: str = "open") -> ViewCounts:
@@ -199,6 +217,7 @@ def view_counts(*, user, status: str = "open") -> ViewCounts:
             total=Count("id"),
             mine=Count("id", filter=Q(assignee=user)),
             unassigned=Count("id", filter=Q(assignee__isnull=True)),
+            breaching=Count("id", filter=Q(sla_due_at__lte=breaching_by())),
         )
     )
     return ViewCounts(
@@ -206,6 +225,7 @@ def view_counts(*, user, status: str = "open") -> ViewCounts:
         unassigned=sum(r["unassigned"] for r in rows),
         all=sum(r["total"] for r in rows),
         teams={r["team_id"]: r["total"] for r in rows if r["team_id"]},
+        breaching=sum(r["breaching"] for r in rows),
     )
 
 
@@ -213,7 +233,7 @@ def conversations_for_broadcast(conversation_ids: list[int]) -> list[Conversatio
     """Rows as every agent sees them (read marks are each agent's own: the page keeps them)."""
     return list(
         Conversation.objects.filter(pk__in=conversation_ids)
-        .select_related("customer", "inbox", "assignee", "team", "identity")
+        .select_related("customer", "inbox", "assignee", "team", "identity", "csat")
         .prefetch_related("labels")
     )
 
@@ -254,7 +274,7 @@ def teams() -> list[Team]:
 def conversation_for_agent(*, user, conversation_id: int) -> Conversation | None:
     return (
         Conversation.objects.filter(inbox_id__in=visible_inbox_ids(user))
-        .select_related("customer", "inbox", "identity", "assignee", "team")
+        .select_related("customer", "inbox", "identity", "assignee", "team", "csat")
         .prefetch_related("labels")
         .filter(pk=conversation_id)
         .first()
@@ -319,7 +339,7 @@ def canned_for(*, user) -> list[CannedResponse]:
 
 def _messages_with_context() -> QuerySet[Message]:
     return Message.objects.select_related(
-        "conversation__inbox", "conversation__customer", "author", "identity"
+        "conversation__inbox", "conversation__customer", "author", "identity", "csat_question"
     ).prefetch_related("attachments")
 
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from celery import shared_task
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -276,10 +276,13 @@ def policy_refresh(conversation: Conversation, *, now: datetime | None = None) -
     calls for, counted from when the wait began; one that no longer matches any stops its clocks."""
     now = now or timezone.now()
     policy = policy_for(conversation)
-    if (policy.pk if policy else None) == conversation.sla_policy_id:
-        return
-    arith = _Clock(conversation)
     clocks = _open_clocks(conversation)
+    if (policy.pk if policy else None) == conversation.sla_policy_id and all(
+        (clock.target_seconds, clock.business_hours) == (_target_seconds(policy, clock.target), policy.business_hours)
+        for clock in clocks
+    ):
+        return  # the same policy, with the same targets
+    arith = _Clock(conversation)
     if policy is None:
         for clock in clocks:
             _stop(arith, clock, now, done=False)
@@ -318,6 +321,32 @@ def _start_missing(arith: _Clock, policy: SlaPolicy, clocks: list[SlaClock], now
     if waiting and not any(c.target in RESPONSE_TARGETS for c in clocks):
         target = Target.NEXT_RESPONSE if facts.first_response_given(conversation) else Target.FIRST_RESPONSE
         _start(arith, policy, target, since=waiting, now=now)
+
+
+def policies_reapply(*, batch: int = 200) -> int:
+    """After an admin changed the policies: every conversation not yet resolved takes the one that
+    applies now. Returns how many were looked at."""
+    done, last = 0, 0
+    while True:
+        conversations = list(
+            Conversation.objects.filter(pk__gt=last)
+            .exclude(status=Conversation.Status.RESOLVED)
+            .select_related("customer")
+            .order_by("pk")[:batch]
+        )
+        if not conversations:
+            return done
+        for conversation in conversations:
+            with transaction.atomic():
+                policy_refresh(conversation)
+        changed = [c.pk for c in conversations]
+        listeners.conversations_updated(changed)
+        done, last = done + len(conversations), conversations[-1].pk
+
+
+@shared_task(name="conversations.sla.policies_reapply_task")
+def policies_reapply_task() -> None:
+    policies_reapply()
 
 
 # ---- breaches --------------------------------------------------------------------------------------
@@ -359,13 +388,3 @@ def sla_breaches_settle(*, now: datetime | None = None) -> list[int]:
         if changed:
             listeners.conversations_updated(sorted(set(changed)))
     return changed
-
-
-def clocks_for(conversation_id: int) -> list[SlaClock]:
-    """A conversation's clocks, oldest first (its service-level history)."""
-    return list(SlaClock.objects.filter(conversation_id=conversation_id).order_by("started_at", "id"))
-
-
-def breaching_soon_filter(now: datetime, within: timedelta) -> Q:
-    """Conversations whose soonest deadline is past or within ``within``."""
-    return Q(sla_due_at__lte=now + within)

@@ -176,6 +176,7 @@ def test_celery_task_names_stay_what_brokers_have_queued():
         "conversations.tasks.sla_breaches",
         "conversations.tasks.csat_ask_due",
         "conversations.csat.csat_ask_task",
+        "conversations.sla.policies_reapply_task",
         "conversations.tasks.wake_snoozed",
         "conversations.tasks.reroute_offline",
         "inbox.tasks.imap_poll_all",

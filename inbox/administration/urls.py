@@ -6,6 +6,7 @@ from inbox.administration.catalog import views as catalog_views
 from inbox.administration.events import views as event_views
 from inbox.administration.inboxes import views as inbox_views
 from inbox.administration.people import views as people_views
+from inbox.administration.service_levels import views as sla_views
 from inbox.audit import views as audit_views
 
 app_name = "settings"
@@ -25,6 +26,9 @@ urlpatterns = [
     path("people/<int:user_id>/toggle/", people_views.person_toggle, name="person_toggle"),
     path("people/<int:user_id>/sign-out/", people_views.person_sign_out, name="person_sign_out"),
     path("events/", event_views.event_list, name="events"),
+    path("service-levels/", sla_views.policy_list, name="sla_policies"),
+    path("service-levels/<int:policy_id>/", sla_views.policy_edit, name="sla_policy_edit"),
+    path("service-levels/<int:policy_id>/delete/", sla_views.policy_remove, name="sla_policy_delete"),
     *[
         pattern
         for section in catalog_views.CATALOGS

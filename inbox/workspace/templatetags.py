@@ -1,6 +1,7 @@
 import re
 
 from django import template
+from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -87,3 +88,16 @@ def duration(seconds) -> str:
             return _("%(m)s min %(s)s s") % {"m": minutes, "s": secs}
         return _("%(m)s min") % {"m": minutes}
     return _("%(s)s s") % {"s": secs}
+
+
+@register.filter
+def seconds_until(moment) -> int:
+    """Whole seconds from now to ``moment`` (negative once it has passed)."""
+    return int((moment - timezone.now()).total_seconds()) if moment else 0
+
+
+@register.filter
+def sla_target_name(target: str) -> str:
+    from conversations.models import SlaClock
+
+    return str(SlaClock.Target(target).label) if target in SlaClock.Target.values else ""

@@ -50,12 +50,14 @@ def _views(request, state: ListState, teams) -> list[dict]:
     counts = selectors.view_counts(user=request.user, status=state.status)
     views = [("mine", "Mine", counts.mine), ("unassigned", "Unassigned", counts.unassigned), ("all", "All", counts.all)]
     views += [(f"team-{team.pk}", team.name, counts.teams.get(team.pk, 0)) for team in teams]
+    views += [("breaching", "Breaching soon", counts.breaching)]
     return [
         {
             "key": key,
             "label": label,
             "count": count,
-            "query": ListState(view=key, status=state.status, sort=state.sort).query,
+            # Breaching soon lists the nearest deadline first; the other views keep the sort in use.
+            "query": ListState(view=key, status=state.status, sort="sla" if key == "breaching" else state.sort).query,
         }
         for key, label, count in views
     ]

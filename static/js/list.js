@@ -20,6 +20,9 @@
     if (d.assignee && r.assignee !== d.assignee) return false;
     if (d.label && r.labels.indexOf(" " + d.label + " ") === -1) return false;
     if (d.sort === "waiting" && !r.waiting) return false;
+    if (d.sort === "sla" && !r.slaDue) return false;
+    if (d.view === "breaching" &&
+      !(r.slaDue && new Date(r.slaDue) <= Date.now() + Number(d.breachingMinutes || 60) * 60000)) return false;
     return true;
   }
 
@@ -27,6 +30,10 @@
   function before(a, b, sort) {
     if (sort === "priority" && a.dataset.priority !== b.dataset.priority) {
       return Number(a.dataset.priority) > Number(b.dataset.priority);
+    }
+    if (sort === "sla") {
+      if (a.dataset.slaDue !== b.dataset.slaDue) return a.dataset.slaDue < b.dataset.slaDue;
+      return Number(a.dataset.id) < Number(b.dataset.id);
     }
     if (sort === "waiting") {
       if (a.dataset.waiting !== b.dataset.waiting) return a.dataset.waiting < b.dataset.waiting;

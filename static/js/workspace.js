@@ -108,9 +108,33 @@
     });
   }
   setInterval(visitorClocks, 30000);
+
+  // Service-level deadlines count down while the agent watches; past one, the badge says how late
+  // (the server's sweep records the breach and tells whoever holds the conversation).
+  function span(seconds) {
+    var d = Math.floor(seconds / 86400), h = Math.floor(seconds % 86400 / 3600);
+    var m = Math.floor(seconds % 3600 / 60), s = seconds % 60;
+    if (d) return d + " d" + (h ? " " + h + " h" : "");
+    if (h) return h + " h" + (m ? " " + m + " min" : "");
+    if (m) return m + " min" + (m < 10 && s ? " " + s + " s" : "");
+    return s + " s";
+  }
+  function slaClocks() {
+    var now = Date.now();
+    document.querySelectorAll(".sla[data-sla-due]").forEach(function (el) {
+      var left = Math.round((new Date(el.dataset.slaDue) - now) / 1000);
+      var time = el.querySelector("time");
+      if (!time || isNaN(left)) return;
+      time.textContent = (left <= 0 ? el.dataset.late : el.dataset.in).replace("%s", span(Math.abs(left)));
+      el.classList.toggle("breached", left <= 0);
+      el.classList.toggle("soon", left > 0 && left <= 900);
+    });
+  }
+  setInterval(slaClocks, 10000);
   ["DOMContentLoaded", "htmx:afterSettle", "htmx:wsAfterMessage"].forEach(function (name) {
     document.addEventListener(name, localizeTimes);
     document.addEventListener(name, visitorClocks);
+    document.addEventListener(name, slaClocks);
   });
 
   // A fragment can reach us twice (the reply's own response and the socket, or a resync): an

@@ -37,6 +37,7 @@ from conversations.models import (
     Label,
     Message,
     Notification,
+    SlaPolicy,
 )
 from conversations.selectors import Cursor
 from customers.models import Company, ContactIdentity, Customer, CustomerMerge
@@ -280,6 +281,9 @@ KWARG_VALUES: dict[str, Callable[[World], object]] = {
     "token": lambda w: w.inbox_a_chat.public_token,  # the widget's try page: a website chat's token
     "kind": lambda w: w.inbox_a.kind,
     "provider": lambda w: "mailgun",
+    "policy_id": lambda w: SlaPolicy.objects.get_or_create(
+        name="Vault hours", inbox=w.inbox_a, first_response_seconds=3600
+    )[0].pk,
 }
 
 # The settings' catalogs (/settings/<section>/<item_id>/): which object an item_id names depends on
@@ -461,7 +465,7 @@ def kwarg_value(name: str, w: World, pattern: Pattern):
 
 def body_of(response) -> bytes:
     if getattr(response, "streaming", False):
-        return b"".join(response.streaming_content)
+        return b"".join(response)  # an asynchronous stream too (the exports)
     return response.content
 
 

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from conversations.business_hours import parse_weekly_hours, weekly_hours_text
+from conversations.models import Label
 from inbox.connectors.webchat.snippets import HEX_COLOUR
 from inbox.models import Inbox
 
@@ -145,6 +146,36 @@ class InboxForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "dir": "auto"}),
         help_text="Sent on the customer's channel when they write outside the hours. Empty: none is sent.",
     )
+    csat_enabled = forms.BooleanField(
+        required=False,
+        label="Ask for satisfaction",
+        help_text="Once a conversation is resolved, its customer is asked once, on their channel, to rate it "
+        "from 1 to 5 and say why.",
+    )
+    csat_question = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Question",
+        widget=forms.TextInput(attrs={"dir": "auto", "placeholder": "How would you rate the help you got from us?"}),
+    )
+    csat_delay_minutes = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=10080,
+        initial=0,
+        label="Ask after (minutes)",
+        help_text="Reopened in the meantime, the conversation is not asked until it is resolved again.",
+    )
+    csat_label_rule = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "Every resolved conversation"),
+            ("with", "Only with the label"),
+            ("without", "Only without the label"),
+        ],
+        label="Which conversations",
+    )
+    csat_label_id = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Label")
     reopen_within_days = forms.IntegerField(
         required=False, min_value=0, help_text=Inbox._meta.get_field("reopen_within_days").help_text
     )
@@ -162,6 +193,11 @@ class InboxForm(forms.Form):
         "holiday_country",
         "custom_holidays",
         "away_message",
+        "csat_enabled",
+        "csat_question",
+        "csat_delay_minutes",
+        "csat_label_rule",
+        "csat_label_id",
     )
     # The channel's own fields, grouped as the page shows them.
     SECTIONS: list[tuple[str, list[str]]] = []
@@ -173,6 +209,10 @@ class InboxForm(forms.Form):
             "Business hours",
             ["hours_enabled", "time_zone", "weekly_hours", "holiday_country", "custom_holidays", "away_message"],
         ),
+        (
+            "Satisfaction survey",
+            ["csat_enabled", "csat_question", "csat_delay_minutes", "csat_label_rule", "csat_label_id"],
+        ),
     ]
 
     def clean_weekly_hours(self):
@@ -183,6 +223,15 @@ class InboxForm(forms.Form):
 
     def clean_time_zone(self):
         return self.cleaned_data.get("time_zone") or "UTC"
+
+    def clean_csat_delay_minutes(self):
+        return self.cleaned_data.get("csat_delay_minutes") or 0
+
+    def clean(self):
+        data = super().clean()
+        if data.get("csat_label_rule") and not data.get("csat_label_id"):
+            self.add_error("csat_label_id", "Choose the label the rule is about.")
+        return data
 
     def clean_custom_holidays(self):
         days = []
@@ -203,6 +252,7 @@ class InboxForm(forms.Form):
         if inbox is not None and "initial" not in kwargs:
             kwargs["initial"] = self.initial_from(inbox)
         super().__init__(*args, **kwargs)
+        self.fields["csat_label_id"].choices = [("", "—"), *Label.objects.values_list("pk", "name")]
         self.fields["members"].queryset = members_choices(inbox.members.all() if inbox and inbox.pk else ())
         self.fields["members"].label_from_instance = member_label
         for name in self.SECRETS:
