@@ -449,6 +449,9 @@ EMAIL_START, EMAIL_END = "<!-- email-bench:start -->", "<!-- email-bench:end -->
 WORKSPACE_START, WORKSPACE_END = "<!-- workspace-bench:start -->", "<!-- workspace-bench:end -->"
 
 
+REPORTS_START, REPORTS_END = "<!-- reports-bench:start -->", "<!-- reports-bench:end -->"
+
+
 def section(document: str, start_marker: str, end_marker: str) -> str:
     """One bench's part of RESULTS.md (between its markers), or ""."""
     start, end = document.find(start_marker), document.find(end_marker)

@@ -244,7 +244,14 @@ def main(argv: list[str]) -> int:
     if str(args.results) != "-":
         previous = args.results.read_text() if args.results.exists() else ""
         # first: a closed stdout (| head) must not lose the file; the other benches' figures stay
-        kept = report.section(previous, report.WORKSPACE_START, report.WORKSPACE_END)
+        kept = "\n\n".join(
+            part
+            for part in (
+                report.section(previous, report.WORKSPACE_START, report.WORKSPACE_END),
+                report.section(previous, report.REPORTS_START, report.REPORTS_END),
+            )
+            if part
+        )
         text = f"{text.rstrip()}\n\n{kept}\n" if kept else text
         args.results.write_text(report.put_email_section(text, report.email_section(previous)))
     print("\n" + text)

@@ -65,7 +65,15 @@ def customer_resolve(
     changed = False
     if name and not customer.name:
         customer.name, changed = name, True
-    for key, value in (claims or {}).items():
+    changed = _claims_apply(customer, claims or {}) or changed
+    if changed:
+        customer.save(update_fields=["name", "attributes", "updated_at"])
+    return identity
+
+
+def _claims_apply(customer: Customer, claims: dict) -> bool:
+    changed = False
+    for key, value in claims.items():
         if customer.attributes.get(key) == value:
             continue
         customer.attributes[key], changed = value, True
@@ -76,9 +84,17 @@ def customer_resolve(
                 .first()
             )
             customer.attributes["possible_match_customer_id"] = match.customer_id if match else None
-    if changed:
-        customer.save(update_fields=["name", "attributes", "updated_at"])
-    return identity
+    return changed
+
+
+def customer_claims_record(*, customer: Customer, claims: dict) -> None:
+    """What a customer says of themself (an email to be answered at), kept as said: never a link to
+    anyone, at most a pointer to a possible match for an agent to judge."""
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=customer.pk)
+        if _claims_apply(customer, claims):
+            customer.save(update_fields=["attributes", "updated_at"])
+    customers_announce(customer.pk)
 
 
 def customer_merge(*, source: Customer, target: Customer, actor=None) -> CustomerMerge:

@@ -343,3 +343,15 @@ def _volume_figures(rf: ReportFilter, by_channel: dict[str, Figures]) -> tuple[l
     last = (rf.end - timedelta(microseconds=1)).astimezone(rf.time_zone).date().toordinal()
     volume = [(date.fromordinal(n), *days.get(date.fromordinal(n), [0, 0])) for n in range(first, last + 1)]
     return volume, heatmap
+
+
+def typical_first_response(*, inbox_id: int, days: int = 30, now: datetime | None = None) -> int | None:
+    """The inbox's median first response over the last ``days`` (calendar time, in seconds): what the
+    widget tells visitors to expect ("we usually reply within …"). None without any."""
+    from django.utils import timezone
+
+    since = (now or timezone.now()) - timedelta(days=days)
+    values = ConversationFact.objects.filter(
+        inbox_id=inbox_id, first_response_at__gte=since, first_response_seconds__isnull=False
+    ).values_list("first_response_seconds", flat=True)
+    return Durations(np.array(list(values[:20000]), dtype=np.int64)).median

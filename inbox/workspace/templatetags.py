@@ -97,6 +97,12 @@ def seconds_until(moment) -> int:
 
 
 @register.filter
+def whole_minutes(seconds: int) -> int:
+    """A countdown past a minute, rounded up to the minute: 39 min 59 s to go reads "40 min"."""
+    return -(-seconds // 60) * 60 if seconds > 60 else seconds
+
+
+@register.filter
 def sla_target_name(target: str) -> str:
     from conversations.models import SlaClock
 

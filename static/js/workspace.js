@@ -125,7 +125,8 @@
       var left = Math.round((new Date(el.dataset.slaDue) - now) / 1000);
       var time = el.querySelector("time");
       if (!time || isNaN(left)) return;
-      time.textContent = (left <= 0 ? el.dataset.late : el.dataset.in).replace("%s", span(Math.abs(left)));
+      var shown = left > 60 ? Math.ceil(left / 60) * 60 : Math.abs(left);  // "in 40 min" until 39 min are left
+      time.textContent = (left <= 0 ? el.dataset.late : el.dataset.in).replace("%s", span(shown));
       el.classList.toggle("breached", left <= 0);
       el.classList.toggle("soon", left > 0 && left <= 900);
     });

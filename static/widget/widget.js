@@ -103,7 +103,18 @@
     '.tools .hint{font-size:11px;color:#667085}' +
     '.emoji{display:grid;grid-template-columns:repeat(8,1fr);gap:2px;padding:6px;border-top:1px solid #e3e6ea}' +
     '.emoji button{border:0;background:none;font-size:20px;cursor:pointer;border-radius:4px}.emoji button:hover{background:#eef1f5}' +
-    '.drop{outline:2px dashed var(--accent,#1f6feb);outline-offset:-6px}';
+    '.drop{outline:2px dashed var(--accent,#1f6feb);outline-offset:-6px}' +
+    '.availability{margin:0;padding:8px 12px;font-size:12px;color:#475467;background:#f8f9fb;border-bottom:1px solid #eaecf0}' +
+    '.availability.away{background:#fffaeb;color:#93370d}' +
+    '.availability form{display:flex;gap:6px;margin-top:6px;border:0}.availability input{flex:1;font:inherit;padding:4px 6px;border:1px solid #d0d5dd;border-radius:6px}' +
+    '.availability button{border:0;border-radius:6px;background:var(--accent,#1f6feb);color:#fff;padding:4px 10px;font:inherit;cursor:pointer}' +
+    '.survey{display:flex;flex-direction:column;gap:6px;margin-top:6px}.survey .scale{display:flex;gap:4px}' +
+    '.survey .scale button{flex:1;border:1px solid #d0d5dd;background:#fff;border-radius:6px;padding:4px 0;font:600 14px system-ui,sans-serif;cursor:pointer;color:#1b1f24}' +
+    '.survey .scale button:hover,.survey .scale button:focus{border-color:var(--accent,#1f6feb)}' +
+    '.survey .labels{display:flex;justify-content:space-between;font-size:10px;color:#667085}' +
+    '.survey textarea{height:52px;border:1px solid #d0d5dd;border-radius:6px}.survey .done{font-size:13px}' +
+    '.survey .send-comment{align-self:flex-end;border:0;border-radius:6px;background:var(--accent,#1f6feb);color:#fff;padding:4px 10px;font:inherit;cursor:pointer}' +
+    '.stars{color:#f5b301;letter-spacing:1px}';
   var constructed = root.adoptedStyleSheets !== undefined && window.CSSStyleSheet && "replaceSync" in CSSStyleSheet.prototype;
   root.innerHTML =
     (constructed ? '' : '<style>' + css + '</style>') +
@@ -116,6 +127,9 @@
     '<input name="name" dir="auto" autocomplete="name" placeholder="Your name" aria-label="Your name" hidden>' +
     '<input name="email" type="email" autocomplete="email" placeholder="Your email" aria-label="Your email" hidden>' +
     '<div><button class="start" type="submit">Start chat</button> <button class="skip" type="button">Skip</button></div></form>' +
+    '<div class="availability" hidden aria-live="polite"><span class="said"></span>' +
+    '<form class="email-me" hidden><input name="email" type="email" autocomplete="email" placeholder="Your email" aria-label="Your email">' +
+    '<button type="submit">Notify me</button></form></div>' +
     '<ol class="log" aria-live="polite"></ol><p class="typing" aria-live="polite"></p><p class="notice" role="alert"></p>' +
     '<div class="emoji" hidden role="listbox" aria-label="Emoji"></div>' +
     '<div class="tools"><button type="button" class="emoji-toggle" aria-label="Emoji" title="Emoji">☺</button>' +
@@ -214,8 +228,17 @@
     text.className = "text";
     text.dir = "auto";
     text.textContent = message.text;
+    if (message.rating) {
+      var rated = document.createElement("span");
+      rated.className = "stars";
+      rated.setAttribute("aria-label", "Rated " + message.rating + " out of 5");
+      rated.textContent = "★★★★★".slice(0, message.rating) + "☆☆☆☆☆".slice(message.rating);
+      li.appendChild(rated);
+      if (message.text) li.appendChild(document.createElement("br"));
+    }
     if (message.text) li.appendChild(text);
     showFiles(li, message.files || []);
+    if (message.survey) showSurvey(li, message.survey);
     var when = document.createElement("time");
     var at = message.sent_at ? new Date(message.sent_at) : new Date();
     when.dateTime = at.toISOString();
@@ -231,6 +254,103 @@
       setTimeout(sendReceipts, 0);
     }
   }
+
+  // The satisfaction question: five buttons, then thanks and room for a comment.
+  var surveys = {};  // token -> the survey box on screen
+  function showSurvey(li, survey) {
+    var box = document.createElement("div");
+    box.className = "survey";
+    surveys[survey.token] = box;
+    li.appendChild(box);
+    surveyState(box, survey);
+  }
+  function surveyState(box, survey) {
+    box.textContent = "";
+    if (!survey.rating) {
+      var scale = document.createElement("div");
+      scale.className = "scale";
+      scale.setAttribute("role", "group");
+      scale.setAttribute("aria-label", "Your rating");
+      for (var n = 1; n <= 5; n++) {
+        var button = document.createElement("button");
+        button.type = "button";
+        button.textContent = String(n);
+        button.title = survey.labels[n - 1];
+        button.setAttribute("aria-label", n + ": " + survey.labels[n - 1]);
+        button.dataset.rating = String(n);
+        scale.appendChild(button);
+      }
+      scale.addEventListener("click", function (evt) {
+        var rating = Number(evt.target.dataset && evt.target.dataset.rating);
+        if (rating) send({ type: "survey", token: survey.token, rating: rating });
+      });
+      var ends = document.createElement("div");
+      ends.className = "labels";
+      ends.innerHTML = "<span></span><span></span>";
+      ends.firstChild.textContent = survey.labels[0];
+      ends.lastChild.textContent = survey.labels[4];
+      box.appendChild(scale);
+      box.appendChild(ends);
+      return;
+    }
+    var done = document.createElement("span");
+    done.className = "done";
+    done.textContent = "Thank you! You rated " + survey.rating + " out of 5.";
+    box.appendChild(done);
+    if (survey.comment) return;
+    var comment = document.createElement("textarea");
+    comment.dir = "auto";
+    comment.maxLength = 2000;
+    comment.placeholder = "Anything you would like to add? (optional)";
+    comment.setAttribute("aria-label", "Comment");
+    var sendComment = document.createElement("button");
+    sendComment.type = "button";
+    sendComment.className = "send-comment";
+    sendComment.textContent = "Send";
+    sendComment.addEventListener("click", function () {
+      if (comment.value.trim()) send({ type: "survey", token: survey.token, rating: survey.rating, comment: comment.value.trim() });
+    });
+    box.appendChild(comment);
+    box.appendChild(sendComment);
+  }
+
+  // The team's availability: away outside business hours (with a way to be answered by email), and
+  // how soon it usually replies.
+  var availability = root.querySelector(".availability");
+  var emailMe = root.querySelector("form.email-me");
+  function spanWords(seconds) {
+    if (seconds < 600) return "a few minutes";
+    if (seconds < 3600) return Math.ceil(seconds / 600) * 10 + " minutes";
+    if (seconds < 86400) { var hours = Math.ceil(seconds / 3600); return hours === 1 ? "an hour" : hours + " hours"; }
+    var days = Math.ceil(seconds / 86400);
+    return days === 1 ? "a day" : days + " days";
+  }
+  function showAvailability(data) {
+    var said = [];
+    if (data.away) {
+      said.push("We are away right now.");
+      if (data.back_at) {
+        var back = new Date(data.back_at);
+        said.push("We are back " + back.toLocaleString([], { weekday: "long", hour: "2-digit", minute: "2-digit" }) + ".");
+      }
+    }
+    if (data.reply_within) said.push("We usually reply within " + spanWords(data.reply_within) + ".");
+    availability.querySelector(".said").textContent = said.join(" ");
+    availability.classList.toggle("away", !!data.away);
+    availability.hidden = !said.length;
+    emailMe.hidden = !data.away || !!identity.email;
+    stateLabel.textContent = data.away ? "away" : "online";
+  }
+  emailMe.addEventListener("submit", function (evt) {
+    evt.preventDefault();
+    var email = emailMe.elements.email.value.trim();
+    if (!email) return;
+    identity.email = email;
+    answered = { name: identity.name, email: email };
+    localStorage.setItem(prechatKey, JSON.stringify(answered));
+    send({ type: "hello", visitor_token: localStorage.getItem(storageKey), identity: identity, context: context() });
+    send({ type: "contact", email: email });
+  });
 
   function initials(name) {
     var words = (name || "").trim().split(/\s+/).filter(Boolean);
@@ -356,12 +476,18 @@
           log.insertBefore(greeting, log.firstChild);
         }
         (data.history || []).forEach(function (m) { render(m); });
+        showAvailability(data);
         askBeforeChat(look.prechat, (data.history || []).length > 0);
         // Anything typed while offline goes now; the server ignores a second copy.
         Object.keys(pending).forEach(function (id) { send({ type: "message", id: id, text: pending[id] }); });
       } else if (data.type === "message") {
         if (data.message && data.message.sender === "agent") hideAgentTyping();
         render(data.message, null, { live: true });
+      } else if (data.type === "survey") {
+        if (surveys[data.token]) surveyState(surveys[data.token], { token: data.token, rating: data.rating, comment: data.comment });
+      } else if (data.type === "contact") {
+        emailMe.hidden = true;
+        availability.querySelector(".said").textContent = "Thank you: we will write to " + data.email + " as soon as we are back.";
       } else if (data.type === "typing") {
         if (data.typing) showAgentTyping(data.name); else hideAgentTyping();
       } else if (data.type === "ack") {

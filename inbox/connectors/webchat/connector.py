@@ -279,8 +279,10 @@ def parse_client_frame(data) -> dict:
         raise FrameError("expected a JSON object")
     frame_id = data.get("id") if isinstance(data.get("id"), str) else None
     kind = data.get("type")
-    if kind not in {"hello", "message", "receipt", "ping", "survey"}:
+    if kind not in {"hello", "message", "receipt", "ping", "survey", "contact"}:
         raise FrameError(f"unknown frame type {kind!r}", frame_id)
+    if kind == "contact" and (not isinstance(data.get("email"), str) or len(data["email"]) > 320):
+        raise FrameError("a contact frame needs an email address")
     if kind == "survey":
         rating, comment = data.get("rating"), data.get("comment", "")
         if not isinstance(data.get("token"), str) or rating not in (1, 2, 3, 4, 5) or not isinstance(comment, str):

@@ -21,9 +21,11 @@ from inbox.connectors.webchat.connector import (
 )
 from inbox.connectors.webchat.services import (
     connector,
+    visitor_email_left,
     visitor_history,
     visitor_message_receive,
     visitor_survey_answer,
+    widget_availability,
 )
 from inbox.models import Inbox
 from inbox.realtime import presence, publisher
@@ -137,6 +139,12 @@ class WidgetConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
                     comment=frame.get("comment", ""),
                 )
             await self.send_json(answer)
+        elif frame["type"] == "contact":
+            await self.send_json(
+                await database_sync_to_async(visitor_email_left)(
+                    inbox=self.inbox, visitor=self.visitor, email=frame["email"]
+                )
+            )
         elif frame["type"] == "receipt":
             async with publisher.deferred():
                 await database_sync_to_async(message_receipts_apply)(
@@ -186,6 +194,7 @@ class WidgetConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
                     "required": bool(self.inbox.settings.get("prechat_required")),
                 },
                 "history": await database_sync_to_async(visitor_history)(inbox=self.inbox, visitor=visitor),
+                **await database_sync_to_async(widget_availability)(inbox=self.inbox),
             }
         )
 

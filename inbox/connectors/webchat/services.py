@@ -4,12 +4,20 @@ import os
 
 import filetype
 from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils import timezone
 
 from conversations import csat
+from conversations.business_hours import Schedule
 from conversations.csat_question import LABELS
 from conversations.intake import inbound_event_receive
 from conversations.models import Message
+from conversations.reports.figures import typical_first_response
 from conversations.selectors import widget_history
+from customers.models import ContactIdentity
+from customers.services import customer_claims_record
 from inbox.connectors.contract import AttachmentContent
 from inbox.connectors.public_files import public_file_url
 from inbox.connectors.webchat import ratelimit
@@ -40,6 +48,53 @@ def widget_message_of(message: Message) -> dict:
         else None,
         rating=message.rating,
     )
+
+
+# How long "we usually reply within …" is trusted before it is worked out again.
+TYPICAL_REPLY_CACHE_SECONDS = 600
+
+
+def widget_availability(*, inbox: Inbox) -> dict:
+    """What the widget says of the team: whether it is away now (its business hours), when it is back,
+    and how soon it usually answers (the median first response of the last 30 days)."""
+    schedule = Schedule.of(inbox)
+    now = timezone.now()
+    closed = bool(schedule) and not schedule.is_open(now)
+    key = f"widget:typical-reply:{inbox.pk}"
+    try:
+        typical = cache.get(key)
+    except Exception:  # noqa: BLE001 - the cache is a convenience: without it, work it out
+        typical = None
+    if typical is None:
+        typical = typical_first_response(inbox_id=inbox.pk) or 0
+        try:
+            cache.set(key, typical, TYPICAL_REPLY_CACHE_SECONDS)
+        except Exception:  # noqa: BLE001
+            pass
+    next_open = schedule.next_open(now) if closed else None
+    return {
+        "away": closed,
+        "back_at": next_open.isoformat() if next_open else None,
+        "reply_within": typical or None,
+    }
+
+
+def visitor_email_left(*, inbox: Inbox, visitor: Visitor, email: str) -> dict:
+    """Outside hours, a visitor leaves an email to be answered at: kept on their customer as what they
+    say (unverified, like any typed address), for an agent to write to."""
+    email = email.strip()
+    try:
+        validate_email(email)
+    except ValidationError:
+        return refusal("", "bad_email", "Please check the email address.")
+    identity = (
+        ContactIdentity.objects.filter(kind=ContactIdentity.Kind.WEBCHAT, address=visitor.id)
+        .select_related("customer")
+        .first()
+    )
+    if identity is not None:
+        customer_claims_record(customer=identity.customer, claims={"unverified_email": email, "reply_by": "email"})
+    return {"type": "contact", "email": email}
 
 
 def visitor_survey_answer(*, inbox: Inbox, visitor: Visitor, token: str, rating: int, comment: str) -> dict:
