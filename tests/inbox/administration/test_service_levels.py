@@ -59,3 +59,4 @@ def test_the_inbox_form_sets_the_survey(admin_client, db):
     inbox = InboxFactory(kind="fake", name="Shop")
     page = admin_client.get(reverse("settings:inbox_detail", args=[inbox.pk])).content.decode()
     assert "Satisfaction survey" in page and "Ask for satisfaction" in page
+    assert f'<option value="{vip.pk}">VIP</option>' in page
