@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from django.utils.translation import gettext_lazy as _
 
 from conversations.reports.figures import DURATIONS, SLA_TARGETS, Figures, Report
+from inbox.durations import span_said
 
 CHANNEL_NAMES = {
     "webchat": _("Website chat"),
@@ -43,6 +44,29 @@ class Chart:
     # A table that is the chart itself (the channels side by side) shows; the others' tables are for
     # screen readers, and a button shows them.
     table_shown: bool = False
+
+    def table(self) -> list[list[tuple]]:
+        """The rows as the page shows them: each cell (value, as people read it). A figure in seconds
+        reads as a duration, a share as a percentage; its label ends in "(s)" or "(%)" (the row's own
+        label where rows are figures, the column's elsewhere)."""
+        shown = []
+        for row in self.rows:
+            cells = [(row[0], row[0])]
+            for column, value in zip(self.columns[1:], row[1:], strict=True):
+                label = str(row[0]) if self.key == "channels" else column
+                cells.append((value, _readable(value, label)))
+            shown.append(cells)
+        return shown
+
+
+def _readable(value, label: str):
+    if value is None:
+        return "–"
+    if label.endswith("(s)"):
+        return span_said(value)
+    if label.endswith("(%)"):
+        return f"{value:g}%"
+    return value
 
 
 def charts(report: Report) -> list[Chart]:
@@ -111,34 +135,44 @@ def _channel_rows(report: Report) -> list[tuple[str, Figures]]:
 
 
 def channels_chart(report: Report) -> Chart:
-    columns = [str(_("Channel")), str(_("Opened")), str(_("Resolved")), str(_("Messages in")), str(_("Messages out"))]
-    for name in DURATIONS:
-        columns += [f"{DURATION_NAMES[name]}: {_('median')} (s)", f"{DURATION_NAMES[name]}: {_('90th percentile')} (s)"]
-    columns += [f"{_('SLA met')}: {TARGET_NAMES[t]} (%)" for t in SLA_TARGETS]
-    columns += [str(_("Satisfied (%)")), str(_("Survey response rate (%)"))]
-    rows = []
-    for name, f in _channel_rows(report):
-        row = [name, f.opened, f.resolved, f.messages_in, f.messages_out]
-        for duration in DURATIONS:
-            row += [f.durations[duration].median, f.durations[duration].p90]
-        row += [_percent(f.sla_attainment(t)) for t in SLA_TARGETS]
-        row += [_percent(f.csat_satisfied), _percent(f.csat_response_rate)]
-        rows.append(row)
-    # The drawing: each channel's median first response (the bar) and 90th percentile (the whisker).
-    per_channel = [(name, f.durations["first_response"]) for name, f in _channel_rows(report)[:-1]]
-    top = max([d.p90 or 0 for _name, d in per_channel] + [1])
-    bars = [
-        {
-            "y": i * 28,
-            "label": name,
-            "width": round(480 * (d.median or 0) / top, 2),
-            "p90": round(480 * (d.p90 or 0) / top, 2),
-            "median": d.median,
-            "p90_value": d.p90,
-        }
-        for i, (name, d) in enumerate(per_channel)
+    """Every figure (a row each) for every channel (a column each), then all channels together."""
+    channels = _channel_rows(report)
+    rows = [
+        [str(_("Opened"))] + [f.opened for _name, f in channels],
+        [str(_("Resolved"))] + [f.resolved for _name, f in channels],
+        [str(_("Messages in"))] + [f.messages_in for _name, f in channels],
+        [str(_("Messages out"))] + [f.messages_out for _name, f in channels],
     ]
+    for name in DURATIONS:
+        rows.append([f"{DURATION_NAMES[name]}: {_('median')} (s)"] + [f.durations[name].median for _n, f in channels])
+        rows.append(
+            [f"{DURATION_NAMES[name]}: {_('90th percentile')} (s)"] + [f.durations[name].p90 for _n, f in channels]
+        )
+    for target in SLA_TARGETS:
+        rows.append(
+            [f"{_('SLA met')}: {TARGET_NAMES[target]} (%)"] + [_percent(f.sla_attainment(target)) for _n, f in channels]
+        )
+    rows.append([str(_("Satisfied (%)"))] + [_percent(f.csat_satisfied) for _n, f in channels])
+    rows.append([str(_("Survey response rate (%)"))] + [_percent(f.csat_response_rate) for _n, f in channels])
+    # The drawing: each channel's median first response (the bar) and 90th percentile (the whisker).
+    per_channel = [(name, f.durations["first_response"]) for name, f in channels[:-1]]
+    top = max([d.p90 or 0 for _name, d in per_channel] + [1])
+    bars = []
+    for i, (name, d) in enumerate(per_channel):
+        width, p90 = round(360 * (d.median or 0) / top, 2), round(360 * (d.p90 or 0) / top, 2)
+        bars.append(
+            {
+                "y": i * 28,
+                "label": name,
+                "width": width,
+                "p90": p90,
+                "median": d.median,
+                "p90_value": d.p90,
+                "text_x": 146 + max(width, p90),
+            }
+        )
     shapes = {"bars": bars, "height": 28 * len(bars)}
+    columns = [str(_("Figure"))] + [name for name, _f in channels]
     return Chart("channels", _("Every channel side by side"), columns, rows, shapes, table_shown=True)
 
 
@@ -152,7 +186,7 @@ def sla_chart(report: Report) -> Chart:
         for t in SLA_TARGETS
     ]
     bars = [
-        {"y": i * 28, "label": row[0], "width": round(4.8 * (row[3] or 0), 2), "value": row[3]}
+        {"y": i * 28, "label": row[0], "width": round(3 * (row[3] or 0), 2), "value": row[3]}
         for i, row in enumerate(rows)
     ]
     return Chart(

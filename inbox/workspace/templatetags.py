@@ -4,10 +4,10 @@ from django import template
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
-from django.utils.translation import gettext as _
 
 from conversations.mentions import MENTION, PUNCTUATION
 from inbox.accounts.sessions import device_label
+from inbox.durations import span_said
 
 register = template.Library()
 
@@ -72,22 +72,7 @@ def delivery_mark(status: str) -> str:
 
 @register.filter
 def duration(seconds) -> str:
-    """A span of time as people say it, to two units: "45 s", "4 min 12 s", "3 h 20 min", "2 d 5 h"."""
-    if seconds is None or seconds == "":
-        return "–"
-    seconds = int(abs(float(seconds)))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return _("%(d)s d %(h)s h") % {"d": days, "h": hours} if hours else _("%(d)s d") % {"d": days}
-    if hours:
-        return _("%(h)s h %(m)s min") % {"h": hours, "m": minutes} if minutes else _("%(h)s h") % {"h": hours}
-    if minutes:
-        if minutes < 10 and secs:
-            return _("%(m)s min %(s)s s") % {"m": minutes, "s": secs}
-        return _("%(m)s min") % {"m": minutes}
-    return _("%(s)s s") % {"s": secs}
+    return span_said(seconds)
 
 
 @register.filter

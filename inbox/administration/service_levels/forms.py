@@ -11,8 +11,8 @@ from django.utils.translation import gettext_lazy as _
 
 from conversations.models import SlaPolicy
 
-UNITS = {"d": 86400, "h": 3600, "m": 60}
-SPAN = re.compile(r"(\d+)\s*(d|h|m)", re.I)
+UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+SPAN = re.compile(r"(\d+)\s*(d|h|m|s)", re.I)
 
 
 def span_seconds(text: str) -> int | None:
@@ -89,6 +89,11 @@ class SlaPolicyForm(forms.ModelForm):
                 "the one with the most conditions wins."
             ),
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["inbox"].label_from_instance = lambda inbox: inbox.name
+        self.fields["inbox"].queryset = self.fields["inbox"].queryset.order_by("name")
 
     def clean(self):
         data = super().clean()

@@ -41,7 +41,8 @@ class Tables(HTMLParser):
         elif tag == "tr" and self.current is not None:
             self.row = []
         elif tag in ("td", "th") and self.row is not None:
-            self.cell = ""
+            # A duration or a share reads as people say it; the cell keeps the figure itself.
+            self.cell, self.value = "", attrs.get("data-value")
 
     def handle_data(self, data):
         if self.cell is not None:
@@ -49,7 +50,7 @@ class Tables(HTMLParser):
 
     def handle_endtag(self, tag):
         if tag in ("td", "th") and self.cell is not None:
-            self.row.append(self.cell.strip())
+            self.row.append(self.value if self.value is not None else self.cell.strip())
             self.cell = None
         elif tag == "tr" and self.row is not None:
             self.current.append(self.row)
