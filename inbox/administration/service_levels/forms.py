@@ -94,6 +94,9 @@ class SlaPolicyForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["inbox"].label_from_instance = lambda inbox: inbox.name
         self.fields["inbox"].queryset = self.fields["inbox"].queryset.order_by("name")
+        self.fields["inbox"].empty_label = _("Any inbox")
+        self.fields["label"].empty_label = _("Any label")
+        self.fields["priority"].choices = [("", _("Any priority")), *SlaPolicy._meta.get_field("priority").choices]
 
     def clean(self):
         data = super().clean()
