@@ -8,11 +8,13 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from conversations.business_hours import parse_weekly_hours
 from conversations.ingest import message_ingest
-from conversations.models import CannedResponse, Conversation, InboundEvent, Label
+from conversations.models import CannedResponse, Conversation, InboundEvent, Label, SlaPolicy
 from conversations.replies import message_reply
 from inbox.administration.inboxes.services import inbox_create, membership_add
 from inbox.connectors.contract import IdentityClaim, InboundMessage
+from inbox.management.demo_history import demo_history_seed
 from inbox.models import Inbox, Team
 
 # Sample mails to hand to the running demo (`manage.py email ingest`), as a mail server would.
@@ -72,27 +74,63 @@ class Command(BaseCommand):
             Conversation.objects.filter(inbox__in=old).delete()
             InboundEvent.objects.filter(inbox__in=old).delete()
             old.delete()
-        inboxes = {}
+        inboxes, fresh = {}, False
         for kind, name in DEMO_INBOX_NAMES.items():
             inbox = Inbox.objects.filter(kind=kind, name=name).first()
             if inbox is None:
-                inbox = inbox_create(kind=kind, name=name, options=DEMO_INBOX_SETTINGS.get(kind, {}))
+                inbox, fresh = inbox_create(kind=kind, name=name, options=DEMO_INBOX_SETTINGS.get(kind, {})), True
+                self._service_levels(inbox)
                 self._samples(inbox, admin)
             membership_add(inbox=inbox, user=admin)
             inboxes[kind] = inbox
         self._workspace_extras(admin)
+        if fresh:
+            # Past weeks of support, so that the Reports page has something to show from the start.
+            done = demo_history_seed(inboxes=inboxes, agents=[admin, *self._teammates(inboxes)])
+            self.stdout.write(f"  (six weeks of past conversations for the reports: {done})")
         base = settings.PUBLIC_BASE_URL
         self.stdout.write(self.style.SUCCESS("Demo ready."))
         self.stdout.write(f"  Agent workspace: {base}/")
         note = "" if created else " (set when the demo first ran; unchanged since)"
         self.stdout.write(f"  Login:           {username} / {password}{note}")
-        self.stdout.write(f"  Settings:        {base}/settings/  (inboxes, people, routing, audit log)")
+        self.stdout.write(f"  Settings:        {base}/settings/  (inboxes, people, routing, service levels, audit log)")
+        self.stdout.write(f"  Reports:         {base}/reports/")
         self.stdout.write(f"  Try the widget:  {base}/try/{inboxes[Inbox.Kind.WEBCHAT].public_token}/")
         email = inboxes[Inbox.Kind.EMAIL].pk
         self.stdout.write(
             f"  Try email:       DEBUG=true .venv/bin/python manage.py email ingest --inbox {email} "
             f"{DEMO_MAIL.relative_to(settings.BASE_DIR)}/*.eml"
         )
+
+    def _service_levels(self, inbox):
+        """A policy for everyone, business hours on the email inbox, the survey on every inbox."""
+        SlaPolicy.objects.get_or_create(
+            name="Standard",
+            defaults={"first_response_seconds": 3600, "next_response_seconds": 3600, "resolution_seconds": 86400},
+        )
+        inbox.csat_enabled = True
+        if inbox.kind == Inbox.Kind.EMAIL:
+            inbox.hours_enabled = True
+            inbox.weekly_hours = parse_weekly_hours(
+                "\n".join(f"{d} 09:00-18:00" for d in ("Mon", "Tue", "Wed", "Thu", "Fri"))
+            )
+        inbox.save(update_fields=["csat_enabled", "hours_enabled", "weekly_hours"])
+
+    def _teammates(self, inboxes) -> list:
+        """Two agents who answered the past weeks' customers (they have no password: nobody signs in as them)."""
+        User = get_user_model()
+        mates = []
+        for username, first, last in [("sam", "Sam", "Lee"), ("noor", "Noor", "Aziz")]:
+            user, created = User.objects.get_or_create(
+                username=username, defaults={"first_name": first, "last_name": last}
+            )
+            if created:
+                user.set_unusable_password()
+                user.save()
+            for inbox in inboxes.values():
+                membership_add(inbox=inbox, user=user)
+            mates.append(user)
+        return mates
 
     def _workspace_extras(self, admin):
         """Labels, a team and canned responses, so that the workspace's menus have something in them."""
