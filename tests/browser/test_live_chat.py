@@ -158,3 +158,60 @@ def test_a_visitors_picture_reaches_the_agent_live_and_a_refused_file_says_why(
     expect(widget.locator(".msg time").first).to_be_visible()
     shot(visitor_page, "widget-upload")
     assert Message.objects.filter(direction="in", attachments__content_type="image/png").count() == 1
+
+
+def test_the_widget_asks_for_a_rating_once_resolved_and_the_agent_sees_it_live(
+    browser, asgi_server, customer_site, inbox
+):
+    elsewhere(lambda: type(inbox).objects.filter(pk=inbox.pk).update(csat_enabled=True))
+    agent_page = signed_in_agent(browser, asgi_server)
+    visitor_page, widget = open_widget(browser, customer_site, inbox)
+    widget.locator("textarea").fill("Do you have it in blue?")
+    widget.locator("textarea").press("Enter")
+    agent_page.locator(".conversation-row").filter(has_text="Do you have it in blue?").locator("a").click()
+    agent_page.locator("#reply-text").fill("Yes, we do! It ships tomorrow.")
+    agent_page.keyboard.press("Control+Enter")
+    expect(widget.locator(".msg.agent")).to_contain_text("It ships tomorrow")
+    agent_page.locator("#resolve-button").click()
+    # The question comes with five buttons; a click answers, then a comment may follow.
+    buttons = widget.locator(".survey .scale button")
+    expect(buttons).to_have_count(5)
+    expect(widget.locator(".survey .labels")).to_contain_text("Very poor")
+    shot(visitor_page, "widget-survey")
+    buttons.nth(3).click()
+    expect(widget.locator(".survey .done")).to_have_text("Thank you! You rated 4 out of 5.")
+    widget.locator(".survey textarea").fill("Quick answer, thanks")
+    widget.locator(".survey .send-comment").click()
+    expect(widget.locator(".survey textarea")).to_have_count(0)
+    # The agent sees the rating in the timeline and the stars in the header, live.
+    expect(agent_page.locator(".timeline .message .rating")).to_contain_text("Rated 4 out of 5")
+    expect(agent_page.locator(".conversation-header .csat-badge")).to_have_text("★★★★☆")
+    expect(agent_page.locator(".timeline")).to_contain_text("Quick answer, thanks")
+
+
+def test_outside_hours_the_widget_says_so_and_takes_an_email(browser, asgi_server, customer_site, inbox):
+    from conversations.business_hours import parse_weekly_hours
+
+    # Hours kept, none this week: away whenever the test runs.
+    elsewhere(
+        lambda: type(inbox).objects.filter(pk=inbox.pk).update(
+            hours_enabled=True, weekly_hours=parse_weekly_hours(""), away_message="We answer from 9:00."
+        )
+    )
+    site = customer_site(f"<!doctype html><html><body><h1>Shop</h1>{widget_snippet(inbox)}</body></html>")
+    visitor_page = browser.new_page()
+    visitor_page.goto(site)
+    widget = visitor_page.locator("#inbox-chat-widget")
+    widget.locator(".bubble").click()
+    expect(widget.locator("header .state")).to_have_text("away")
+    expect(widget.locator(".availability")).to_contain_text("We are away right now.")
+    widget.locator("textarea").fill("Can I still order today?")
+    widget.locator("textarea").press("Enter")
+    expect(widget.locator(".msg.agent")).to_contain_text("We answer from 9:00.")  # the inbox's away reply
+    widget.locator(".email-me input").fill("vera@example.com")
+    widget.locator(".email-me button").click()
+    expect(widget.locator(".availability")).to_contain_text("we will write to vera@example.com")
+    shot(visitor_page, "widget-away")
+    agent_page = signed_in_agent(browser, asgi_server)
+    agent_page.locator(".conversation-row").filter(has_text="Can I still order today?").locator("a").click()
+    expect(agent_page.locator("#customer-pane")).to_contain_text("vera@example.com")
