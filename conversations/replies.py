@@ -88,6 +88,14 @@ def message_reply(
     if quoted:
         text, html = f"{text}\n\n{quoted.text}".strip(), html + quoted.html
     with transaction.atomic():
+        # Whether the customer waits, as stored now and locked until commit: a message of theirs that
+        # arrived while the agent wrote is answered by this reply (its response time, its clock).
+        conversation.waiting_since, conversation.status = (
+            Conversation.objects.select_for_update()
+            .filter(pk=conversation.pk)
+            .values_list("waiting_since", "status")
+            .get()
+        )
         message = Message.objects.create(
             conversation=conversation,
             inbox_id=conversation.inbox_id,

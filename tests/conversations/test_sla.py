@@ -244,3 +244,15 @@ def test_an_agent_writing_first_starts_no_clock_until_the_customer_answers(inbox
     assert not SlaClock.objects.filter(conversation=conversation).exists()
     customer_writes(inbox, kl(7, 10), "Thanks, when does it arrive?")
     assert _fresh(conversation).sla_target == "first_response" and _fresh(conversation).sla_due_at == kl(7, 11)
+
+
+def test_a_reply_answers_the_customer_who_wrote_while_the_agent_was_typing(inbox, agent_of):
+    policy(business_hours=False)
+    conversation = customer_writes(inbox, kl(7, 9)).conversation
+    agent_replies(conversation, agent_of, kl(7, 9, 10))
+    stale = _fresh(conversation)  # the agent's page, loaded before the customer's next message
+    customer_writes(inbox, kl(7, 9, 20), "And the invoice?")
+    with time_machine.travel(kl(7, 9, 30), tick=False):
+        message_reply(conversation=stale, author=agent_of, text="Attached.")
+    assert clock(conversation, SlaClock.Target.NEXT_RESPONSE).outcome == "met"
+    assert _fresh(conversation).sla_due_at is None
