@@ -219,7 +219,8 @@ def sla_settled(clock: SlaClock, *, answered: bool = False) -> None:
     outcome = clock.outcome if clock.outcome in SETTLED else ""
     at = clock.stopped_at if outcome else None
     if clock.target == Target.FIRST_RESPONSE:
-        _update(conversation, sla_first_response=outcome, sla_first_response_at=at, **_bump(at))
+        if outcome:  # a clock cancelled in time leaves an earlier one's outcome in place
+            _update(conversation, sla_first_response=outcome, sla_first_response_at=at, **_bump(at))
     elif clock.target == Target.RESOLUTION:
         _update(conversation, sla_resolution=outcome, sla_resolution_at=at, **_bump(at))
     elif outcome == SlaClock.Outcome.BREACHED and not answered:

@@ -107,11 +107,16 @@ class _Replay:
         """The clocks' outcomes: the latest first-response and resolution ones on the row, each next
         response's on the reply that stopped it, or a row of its own when it breached unanswered."""
         fact = self.fact
-        latest = {clock.target: clock for clock in clocks}  # in order: the last of each target wins
         if not self.started:
             return
+        # The row keeps the last first-response clock that ended met or breached (a conversation
+        # resolved unanswered and reopened times a new one), and the resolution clock as it is now
+        # (reopening resumes it, and it counts again only once stopped).
+        settled = [c for c in clocks if c.target == Target.FIRST_RESPONSE and c.stopped_at and c.outcome in SETTLED]
+        resolution = [c for c in clocks if c.target == Target.RESOLUTION]
+        latest = {Target.FIRST_RESPONSE: settled[-1:], Target.RESOLUTION: resolution[-1:]}
         for target, prefix in ((Target.FIRST_RESPONSE, "sla_first_response"), (Target.RESOLUTION, "sla_resolution")):
-            clock = latest.get(target)
+            clock = latest[target][0] if latest[target] else None
             if clock is not None and clock.stopped_at is not None and clock.outcome in SETTLED:
                 setattr(fact, prefix, clock.outcome)
                 setattr(fact, f"{prefix}_at", clock.stopped_at)

@@ -26,12 +26,12 @@ def _facts(rf: ReportFilter) -> QuerySet[ConversationFact]:
     return qs
 
 
-def fact_rows(rf: ReportFilter, *, after: int = 0, limit: int = PAGE) -> list[ConversationFact]:
+def fact_rows(rf: ReportFilter, *, after: int = 0, limit: int | None = None) -> list[ConversationFact]:
     """One page of rows after conversation ``after``, with what the export names (three queries)."""
     return list(
         _facts(rf)
         .filter(conversation_id__gt=after)
         .select_related("inbox", "team", "assignee", "first_response_agent", "conversation__customer")
         .prefetch_related("conversation__labels")
-        .order_by("conversation_id")[:limit]
+        .order_by("conversation_id")[: limit or PAGE]
     )

@@ -194,9 +194,9 @@ def test_outside_hours_the_widget_says_so_and_takes_an_email(browser, asgi_serve
 
     # Hours kept, none this week: away whenever the test runs.
     elsewhere(
-        lambda: type(inbox).objects.filter(pk=inbox.pk).update(
-            hours_enabled=True, weekly_hours=parse_weekly_hours(""), away_message="We answer from 9:00."
-        )
+        lambda: type(inbox)
+        .objects.filter(pk=inbox.pk)
+        .update(hours_enabled=True, weekly_hours=parse_weekly_hours(""), away_message="We answer from 9:00.")
     )
     site = customer_site(f"<!doctype html><html><body><h1>Shop</h1>{widget_snippet(inbox)}</body></html>")
     visitor_page = browser.new_page()

@@ -82,7 +82,7 @@ class World:
         self.now += timedelta(minutes=self.rng.choice([1, 7, 25, 50, 140, 600]))
 
     def conversation(self):
-        ids = list(Conversation.objects.values_list("pk", flat=True))
+        ids = list(Conversation.objects.order_by("pk").values_list("pk", flat=True))
         if not ids:
             return None
         return Conversation.objects.select_related("inbox", "customer", "assignee", "identity").get(
@@ -148,11 +148,11 @@ class World:
     def survey_answer(self):
         asked = list(CsatSurvey.objects.filter(state="asked"))
         if asked:
-            survey = self.rng.choice(asked)
+            survey = self.rng.choice(sorted(asked, key=lambda s: s.pk))
             csat.survey_answer(survey=survey, rating=self.rng.randint(1, 5), comment=self.rng.choice(["", "Thanks"]))
 
     def merge(self):
-        customers = list(Customer.objects.filter(merged_into__isnull=True))
+        customers = list(Customer.objects.filter(merged_into__isnull=True).order_by("pk"))
         if len(customers) > 2 and self.rng.random() < 0.3:
             source, target = self.rng.sample(customers, 2)
             customer_merge(source=source, target=target)
@@ -172,7 +172,7 @@ ACTIONS = {
 }
 
 
-@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("seed", range(16))
 def test_the_kept_figures_equal_a_rebuild_from_history(db, seed, django_capture_on_commit_callbacks):
     rng = random.Random(seed)
     world = World(rng)
