@@ -10,6 +10,7 @@ from conversations.actions import conversations_wake_snoozed
 from conversations.csat import surveys_ask_due
 from conversations.delivery import messages_requeue_stale
 from conversations.intake import inbound_events_retry_stale
+from conversations.reports.days import report_days_refresh
 from conversations.routing import conversations_reroute_offline
 from conversations.sla import sla_breaches_settle
 
@@ -41,3 +42,9 @@ def sla_breaches() -> None:
 def csat_ask_due() -> None:
     """Satisfaction questions whose delay after resolving has passed."""
     surveys_ask_due()
+
+
+@shared_task
+def report_days() -> None:
+    """The reports' days whose facts changed, worked out again (a report page also does it first)."""
+    report_days_refresh()

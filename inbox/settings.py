@@ -168,6 +168,10 @@ ROUTING_OFFLINE_GRACE_SECONDS = env.float("ROUTING_OFFLINE_GRACE_SECONDS", defau
 # and how often satisfaction questions waiting for their delay are looked for.
 SLA_SWEEP_SECONDS = env.float("SLA_SWEEP_SECONDS", default=15.0)
 CSAT_SWEEP_SECONDS = env.float("CSAT_SWEEP_SECONDS", default=30.0)
+# The reports' days and hours are the team's: one zone, in which the daily rollup is kept (changing it
+# needs `manage.py reports_rebuild`); and how often the days that changed are worked out again.
+REPORTS_TIME_ZONE = env.str("REPORTS_TIME_ZONE", default="UTC")
+REPORTS_ROLLUP_SECONDS = env.float("REPORTS_ROLLUP_SECONDS", default=30.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-work": {"task": "conversations.tasks.sweep_stale_work", "schedule": 60.0},
     "poll-imap-mailboxes": {
@@ -178,6 +182,7 @@ CELERY_BEAT_SCHEDULE = {
     "reroute-offline": {"task": "conversations.tasks.reroute_offline", "schedule": ROUTING_SWEEP_SECONDS},
     "sla-breaches": {"task": "conversations.tasks.sla_breaches", "schedule": SLA_SWEEP_SECONDS},
     "csat-ask-due": {"task": "conversations.tasks.csat_ask_due", "schedule": CSAT_SWEEP_SECONDS},
+    "report-days": {"task": "conversations.tasks.report_days", "schedule": REPORTS_ROLLUP_SECONDS},
 }
 # Without a broker (the embedded default) there is no beat process: the server runs the schedule
 # above itself, in a background thread (`make run` turns this on).

@@ -175,6 +175,7 @@ def test_celery_task_names_stay_what_brokers_have_queued():
         "conversations.tasks.sweep_stale_work",
         "conversations.tasks.sla_breaches",
         "conversations.tasks.csat_ask_due",
+        "conversations.tasks.report_days",
         "conversations.csat.csat_ask_task",
         "conversations.sla.policies_reapply_task",
         "conversations.tasks.wake_snoozed",

@@ -13,10 +13,11 @@ from datetime import datetime
 
 from django.db import connection
 from django.db.models import DateTimeField, F, Value
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models.functions import Coalesce
 
 from conversations.business_hours import Schedule
 from conversations.models import Conversation, ConversationFact, CsatSurvey, Message, ResponseFact, SlaClock
+from conversations.reports.days import days_dirty
 
 Target = SlaClock.Target
 SETTLED = (SlaClock.Outcome.MET, SlaClock.Outcome.BREACHED)
@@ -56,10 +57,6 @@ def business_seconds(schedule: Schedule | None, start: datetime, end: datetime) 
     return max(int(schedule.seconds_open(start, end)), 0)
 
 
-def _later(at: datetime):
-    return Greatest(F("last_event_at"), Value(at, output_field=DateTimeField()))
-
-
 # ---- the conversation's row ---------------------------------------------------------------------------
 
 
@@ -88,9 +85,10 @@ def _create(conversation: Conversation) -> ConversationFact:
             "customer_first_channel": first[1] if first else channel,
             "customer_first": first is None or first[0] == conversation.pk,
             "opened_at": conversation.created_at,
-            "last_event_at": conversation.created_at,
         },
     )
+    # Opened when the conversation began, which may be a day before its first counted message.
+    days_dirty(conversation.inbox_id, conversation.created_at)
     return fact
 
 
@@ -127,14 +125,14 @@ def message_recorded(message: Message, *, waiting_before: datetime | None, clock
             create=True,
             messages_in=F("messages_in") + 1,
             first_customer_at=Coalesce(F("first_customer_at"), Value(at, output_field=DateTimeField())),
-            last_event_at=_later(at),
         )
         _volume(message, inbound=True)
+        days_dirty(conversation.inbox_id, at)
         return
     if not counts_as_reply(message):
         return
     fact = fact_for(conversation)
-    changes = {"messages_out": F("messages_out") + 1, "last_event_at": _later(at)}
+    changes = {"messages_out": F("messages_out") + 1}
     if fact.first_customer_at and fact.first_response_at is None and at >= fact.first_customer_at:
         changes.update(
             first_response_at=at,
@@ -156,6 +154,7 @@ def message_recorded(message: Message, *, waiting_before: datetime | None, clock
         )
     ConversationFact.objects.filter(pk=conversation.pk).update(**changes)
     _volume(message, inbound=False)
+    days_dirty(conversation.inbox_id, at)
 
 
 def _volume(message: Message, *, inbound: bool) -> None:
@@ -193,22 +192,26 @@ def status_changed(conversation: Conversation, *, before: str, after: str, at: d
             "resolved_at": at,
             "resolution_seconds": seconds,
             "resolution_business_seconds": business,
-            "last_event_at": _later(at),
         }
         if fact.first_resolved_at is None:
             changes.update(
                 first_resolved_at=at, first_resolution_seconds=seconds, first_resolution_business_seconds=business
             )
         _update(conversation, **changes)
+        days_dirty(fact.inbox_id, at)
     elif before == Conversation.Status.RESOLVED:
+        fact = ConversationFact.objects.filter(pk=conversation.pk).first()
+        if fact is None:
+            return
         _update(
             conversation,
             reopens=F("reopens") + 1,
             resolved_at=None,
             resolution_seconds=None,
             resolution_business_seconds=None,
-            last_event_at=_later(at),
         )
+        # No longer resolved on the day it was, and reopened after its first resolution.
+        days_dirty(fact.inbox_id, fact.resolved_at, fact.first_resolved_at)
 
 
 def sla_settled(clock: SlaClock, *, answered: bool = False) -> None:
@@ -218,11 +221,15 @@ def sla_settled(clock: SlaClock, *, answered: bool = False) -> None:
     conversation = clock.conversation
     outcome = clock.outcome if clock.outcome in SETTLED else ""
     at = clock.stopped_at if outcome else None
-    if clock.target == Target.FIRST_RESPONSE:
-        if outcome:  # a clock cancelled in time leaves an earlier one's outcome in place
-            _update(conversation, sla_first_response=outcome, sla_first_response_at=at, **_bump(at))
-    elif clock.target == Target.RESOLUTION:
-        _update(conversation, sla_resolution=outcome, sla_resolution_at=at, **_bump(at))
+    if clock.target in (Target.FIRST_RESPONSE, Target.RESOLUTION):
+        if clock.target == Target.FIRST_RESPONSE and not outcome:
+            return  # a clock cancelled in time leaves an earlier one's outcome in place
+        prefix = "sla_first_response" if clock.target == Target.FIRST_RESPONSE else "sla_resolution"
+        before = ConversationFact.objects.filter(pk=conversation.pk).values_list("inbox_id", f"{prefix}_at").first()
+        if before is None:
+            return
+        _update(conversation, **{prefix: outcome, f"{prefix}_at": at})
+        days_dirty(before[0], before[1], at)
     elif outcome == SlaClock.Outcome.BREACHED and not answered:
         fact = ConversationFact.objects.filter(pk=conversation.pk).first()
         if fact is None:
@@ -238,11 +245,7 @@ def sla_settled(clock: SlaClock, *, answered: bool = False) -> None:
             business_seconds=None,
             sla=outcome,
         )
-        _update(conversation, last_event_at=_later(at))
-
-
-def _bump(at: datetime | None) -> dict:
-    return {"last_event_at": _later(at)} if at else {}
+        days_dirty(fact.inbox_id, at)
 
 
 def conversation_reassigned(conversation: Conversation) -> None:
@@ -253,11 +256,15 @@ def conversation_reassigned(conversation: Conversation) -> None:
 
 
 def survey_asked(survey: CsatSurvey) -> None:
-    _update(survey.conversation, csat_asked_at=survey.asked_at, last_event_at=_later(survey.asked_at))
+    _update(survey.conversation, csat_asked_at=survey.asked_at)
+    days_dirty(survey.conversation.inbox_id, survey.asked_at)
 
 
 def survey_answered(survey: CsatSurvey) -> None:
-    _update(survey.conversation, csat_rating=survey.rating, last_event_at=_later(survey.answered_at))
+    """A rating counts on the day its question was asked."""
+    _update(survey.conversation, csat_rating=survey.rating)
+    asked = CsatSurvey.objects.filter(pk=survey.pk).values_list("asked_at", flat=True).first()
+    days_dirty(survey.conversation.inbox_id, asked)
 
 
 def customer_attribution_refresh(customer_id: int) -> None:
@@ -270,7 +277,9 @@ def customer_attribution_refresh(customer_id: int) -> None:
     if not rows:
         return
     first_pk, first_channel = rows[0]
-    ConversationFact.objects.filter(conversation__customer_id=customer_id).update(
-        customer_first_channel=first_channel, customer_first=False
-    )
+    facts = ConversationFact.objects.filter(conversation__customer_id=customer_id)
+    facts.update(customer_first_channel=first_channel, customer_first=False)
     ConversationFact.objects.filter(pk=first_pk).update(customer_first=True)
+    # New customers count on the day opened, attribution on the day resolved.
+    for inbox_id, opened, resolved in facts.values_list("inbox_id", "opened_at", "resolved_at"):
+        days_dirty(inbox_id, opened, resolved)

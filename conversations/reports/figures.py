@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -19,6 +19,7 @@ from conversations.models import ConversationFact, ResponseFact, VolumeFact
 CHANNELS = ("webchat", "email", "sms", "messenger", "fake")
 SLA_TARGETS = ("first_response", "next_response", "resolution")
 DURATIONS = ("first_response", "next_response", "first_resolution", "full_resolution")
+COUNTS = ("opened", "new_customers", "resolved", "first_resolved", "reopened", "messages_in", "messages_out")
 
 
 @dataclass(frozen=True)
@@ -140,11 +141,18 @@ class Report:
     attribution: dict[tuple[str, str], int]  # (first channel, channel) → conversations resolved
 
 
-def report_figures(report_filter: ReportFilter) -> Report:
+def facts_report(rf: ReportFilter) -> Report:
+    """Every figure of the filter's range, from the facts themselves: three queries, whatever the
+    filters (the daily rollup adds up days instead, conversations.reports.days)."""
     by_channel: dict[str, Figures] = defaultdict(Figures)
-    attribution = _conversation_figures(report_filter, by_channel)
-    _response_figures(report_filter, by_channel)
-    volume, heatmap = _volume_figures(report_filter, by_channel)
+    attribution = _conversation_figures(rf, by_channel)
+    _response_figures(rf, by_channel)
+    volume, heatmap = _volume_figures(rf, by_channel)
+    return assemble(rf, by_channel, attribution, volume, heatmap)
+
+
+def assemble(report_filter, by_channel, attribution, volume, heatmap) -> Report:
+    """The report of figures gathered per channel: the channels in CHANNELS order, and their total."""
     total = Figures()
     channels = []
     for channel in CHANNELS:
@@ -167,7 +175,7 @@ class _Sql:
 
     def add(self, condition: str, *params) -> None:
         self.where.append(condition)
-        self.params.extend(params)
+        self.params.extend(_adapted(params))
 
     def scope(self, table: str, *, agent_column: str | None) -> None:
         rf = self.filter
@@ -191,6 +199,14 @@ class _Sql:
         with connection.cursor() as cursor:
             cursor.execute(sql, self.params)
             return cursor.fetchall()
+
+
+def _adapted(params) -> list:
+    """Moments as the database stores them: SQLite compares text, so a time in another zone than UTC
+    would compare wrong (the ORM does this for its own queries)."""
+    return [
+        connection.ops.adapt_datetimefield_value(p.astimezone(UTC)) if isinstance(p, datetime) else p for p in params
+    ]
 
 
 def _values(column: str, condition: str) -> str:
@@ -220,8 +236,9 @@ def _in(column: str) -> str:
 def _conversation_figures(rf: ReportFilter, by_channel: dict[str, Figures]) -> dict[tuple[str, str], int]:
     suffix = "business_seconds" if rf.business else "seconds"
     query = _Sql(rf)
-    # Only rows with something in the range: every date of a row lies between these two.
-    query.add("f.last_event_at >= %s AND f.opened_at < %s", rf.start, rf.end)
+    # Only rows with something in the range (each date indexed, for a day's rollup).
+    dates = " OR ".join(f"(f.{date} >= %s AND f.{date} < %s)" for date in ConversationFact.DATES)
+    query.add(f"({dates})", *[moment for _date in ConversationFact.DATES for moment in (rf.start, rf.end)])
     mine = "f.assignee_id = %s"
     if rf.agent_id:
         # Their conversations, and the first responses they wrote in anyone's.
@@ -271,7 +288,7 @@ def _conversation_figures(rf: ReportFilter, by_channel: dict[str, Figures]) -> d
     for rating in range(1, 6):
         column(f"count(*) FILTER (WHERE {{c}} AND f.csat_rating = {rating})", "csat")
     select = "f.channel, f.customer_first_channel, " + ", ".join(columns)
-    query.params = params + query.params
+    query.params = _adapted(params) + query.params
     attribution: dict[tuple[str, str], int] = {}
     table = f"{ConversationFact._meta.db_table} f"
     for row in query.run(select, table, "f.channel, f.customer_first_channel"):

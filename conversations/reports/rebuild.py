@@ -41,10 +41,6 @@ class _Replay:
     # The row exists from the first counted message on: what happened before it is in no report.
     started: bool = False
 
-    def later(self, at: datetime | None) -> None:
-        if at is not None and at > self.fact.last_event_at:
-            self.fact.last_event_at = at
-
     def status(self, change: StatusChange) -> None:
         fact, at = self.fact, change.at
         if change.after == RESOLVED:
@@ -58,11 +54,9 @@ class _Replay:
             if fact.first_resolved_at is None:
                 fact.first_resolved_at, fact.first_resolution_seconds = at, seconds
                 fact.first_resolution_business_seconds = business
-            self.later(at)
         elif change.before == RESOLVED and self.started:
             fact.reopens += 1
             fact.resolved_at = fact.resolution_seconds = fact.resolution_business_seconds = None
-            self.later(at)
 
     def message(self, message: Message) -> None:
         fact, at = self.fact, message.created_at
@@ -73,7 +67,6 @@ class _Replay:
             fact.messages_in += 1
             fact.first_customer_at = fact.first_customer_at or at
             self.volume[hour][0] += 1
-            self.later(at)
         if message.direction == Message.Direction.INBOUND and not message.automatic and message.rating is None:
             self.waiting = self.waiting or at
             return
@@ -81,7 +74,6 @@ class _Replay:
             return
         fact.messages_out += 1
         self.volume[hour][1] += 1
-        self.later(at)
         if fact.first_customer_at and fact.first_response_at is None and at >= fact.first_customer_at:
             fact.first_response_at = at
             fact.first_response_seconds = whole_seconds(fact.first_customer_at, at)
@@ -120,7 +112,6 @@ class _Replay:
             if clock is not None and clock.stopped_at is not None and clock.outcome in SETTLED:
                 setattr(fact, prefix, clock.outcome)
                 setattr(fact, f"{prefix}_at", clock.stopped_at)
-                self.later(clock.stopped_at)
         by_time = {response.at: response for response in self.responses}
         for clock in clocks:
             if clock.target != Target.NEXT_RESPONSE or clock.stopped_at is None or clock.outcome not in SETTLED:
@@ -142,16 +133,13 @@ class _Replay:
                         sla=clock.outcome,
                     )
                 )
-                self.later(clock.stopped_at)
 
     def survey(self, survey: CsatSurvey | None) -> None:
         if survey is None or survey.asked_at is None or not self.started:
             return
         self.fact.csat_asked_at = survey.asked_at
-        self.later(survey.asked_at)
         if survey.rating is not None:
             self.fact.csat_rating = survey.rating
-            self.later(survey.answered_at)
 
 
 def replay(conversation: Conversation, *, first_by_customer: dict[int, tuple[int, str]], **history) -> _Replay:
@@ -168,7 +156,6 @@ def replay(conversation: Conversation, *, first_by_customer: dict[int, tuple[int
             customer_first_channel=first[1],
             customer_first=first[0] == conversation.pk,
             opened_at=conversation.created_at,
-            last_event_at=conversation.created_at,
         ),
         schedule=Schedule.of(conversation.inbox),
     )

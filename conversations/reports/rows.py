@@ -3,6 +3,9 @@ something in the range, under the report's filters, page by keyset page (no row 
 
 from __future__ import annotations
 
+from functools import reduce
+from operator import or_
+
 from django.db.models import Q, QuerySet
 
 from conversations.models import ConversationFact
@@ -12,7 +15,8 @@ PAGE = 2000
 
 
 def _facts(rf: ReportFilter) -> QuerySet[ConversationFact]:
-    qs = ConversationFact.objects.filter(last_event_at__gte=rf.start, opened_at__lt=rf.end)
+    in_range = reduce(or_, (Q(**{f"{date}__gte": rf.start, f"{date}__lt": rf.end}) for date in ConversationFact.DATES))
+    qs = ConversationFact.objects.filter(in_range)
     if rf.inbox_ids is not None:
         qs = qs.filter(inbox_id__in=rf.inbox_ids)
     if rf.channel:

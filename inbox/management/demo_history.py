@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations.models import Conversation, CsatSurvey, Message, SlaClock, SlaPolicy, StatusChange
+from conversations.reports.days import report_days_rebuild
 from conversations.reports.rebuild import facts_rebuild
 from customers.models import ContactIdentity, Customer
 
@@ -66,6 +67,7 @@ def demo_history_seed(*, inboxes: dict, agents: list, days: int = 42, seed: int 
                 start += timedelta(minutes=rng.randint(0, 59))
                 ids.append(_conversation(rng, inboxes[kind], rng.choice(customers[kind]), agents, policy, start))
     facts_rebuild(conversation_ids=ids)
+    report_days_rebuild()
     return len(ids)
 
 

@@ -1,17 +1,19 @@
-"""What a report covers, read from its address: the range (a preset or two dates, in the reader's time
-zone), the filters, and the clock (calendar or business hours). An admin's report covers every inbox;
-an agent's covers their own work in their inboxes, whatever the address says."""
+"""What a report covers, read from its address: the range (a preset or two dates, days in the team's
+time zone, REPORTS_TIME_ZONE), the filters, and the clock (calendar or business hours). An admin's
+report covers every inbox; an agent's covers their own work in their inboxes, whatever the address
+says."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from urllib.parse import unquote, urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from conversations.reports.days import report_zone
 from conversations.reports.figures import CHANNELS, ReportFilter
 from conversations.selectors import visible_inbox_ids
 
@@ -36,13 +38,6 @@ def _day(value: str) -> date | None:
         return None
 
 
-def _zone(value: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(value) if value and len(value) < 64 and ".." not in value else ZoneInfo("UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 @dataclass(frozen=True)
 class ReportQuery:
     """The report's address, checked: every value is one the page offers, or left out."""
@@ -61,7 +56,7 @@ class ReportQuery:
     @classmethod
     def from_request(cls, request) -> ReportQuery:
         query = request.GET
-        zone = _zone(query.get("tz") or unquote(request.COOKIES.get("tz", "")))
+        zone = report_zone()  # the team's days: the rollup is kept in them
         today = timezone.now().astimezone(zone).date()
         preset = query.get("range", "")
         first, last = _day(query.get("from", "")), _day(query.get("to", ""))
@@ -114,7 +109,6 @@ class ReportQuery:
             "range": self.preset if self.preset != "custom" else "",
             "from": self.first_day.isoformat() if self.preset == "custom" else "",
             "to": self.last_day.isoformat() if self.preset == "custom" else "",
-            "tz": self.zone.key,
             "inbox": self.inbox or "",
             "channel": self.channel,
             "team": self.team or "",

@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from conversations.models import Label
-from conversations.reports.figures import report_figures
+from conversations.reports.report import report_figures
 from conversations.reports.rows import fact_rows
 from conversations.selectors import agent_inboxes, teams
 from inbox import csv_stream

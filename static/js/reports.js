@@ -1,13 +1,9 @@
-// The reports page: tables for screen readers shown on request, the range kept consistent with the
-// dates typed, and the reader's own time zone used when the address names none.
+// The reports page: tables for screen readers shown on request, and the range kept consistent with
+// the dates typed.
 (function () {
   "use strict";
   const form = document.getElementById("report-filters");
   if (!form) return;
-  const zone = form.querySelector("[data-browser-zone]");
-  if (zone && !new URLSearchParams(location.search).has("tz")) {
-    try { zone.value = Intl.DateTimeFormat().resolvedOptions().timeZone || zone.value; } catch (e) { /* keep the server's */ }
-  }
   const range = form.elements.range;
   for (const name of ["from", "to"]) {
     form.elements[name].addEventListener("change", () => { range.value = "custom"; });

@@ -2,14 +2,6 @@
 (function () {
   "use strict";
 
-  // The server lays days and hours out in the reader's own zone (reports), which only the browser knows.
-  try {
-    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-    if (zone && document.cookie.indexOf("tz=" + encodeURIComponent(zone)) === -1) {
-      document.cookie = "tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; SameSite=Lax";
-    }
-  } catch (e) { /* an old browser: the server's zone serves */ }
-
   // After an outage, come back within seconds: htmx's default "full-jitter" can wait up to 64 s once
   // a few attempts have failed. Exponential from 0.5 s, capped at 5 s, jittered so that a server
   // restart is not met by every agent at the same instant.

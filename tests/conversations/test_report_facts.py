@@ -3,6 +3,7 @@ whatever happened: random sequences of what customers, agents and the clock do."
 
 import random
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -21,6 +22,7 @@ from conversations.models import (
     VolumeFact,
 )
 from conversations.replies import message_reply
+from conversations.reports.days import report_days_refresh
 from customers.models import Customer
 from customers.services import customer_merge
 from inbox.models import Team
@@ -28,6 +30,27 @@ from tests.factories import InboxFactory, MembershipFactory
 from tests.helpers import inbound
 
 START = datetime(2026, 11, 2, 8, tzinfo=UTC)  # a Monday
+
+
+def rollup_rows() -> list:
+    from conversations.models import ReportDay
+
+    return sorted(
+        (
+            r.day,
+            r.inbox_id,
+            r.opened,
+            r.messages_in,
+            r.messages_out,
+            r.resolved,
+            r.reopened,
+            repr(r.sla),
+            r.csat_ratings,
+            r.hours,
+            bytes(r.values),
+        )
+        for r in ReportDay.objects.all()
+    )
 
 
 def snapshot() -> dict:
@@ -144,6 +167,7 @@ class World:
         actions.conversations_wake_snoozed()
         sla.sla_breaches_settle()
         csat.surveys_ask_due()
+        report_days_refresh()
 
     def survey_answer(self):
         asked = list(CsatSurvey.objects.filter(state="asked"))
@@ -181,10 +205,21 @@ def test_the_kept_figures_equal_a_rebuild_from_history(db, seed, django_capture_
         world.tick()
         with time_machine.travel(world.now, tick=False), django_capture_on_commit_callbacks(execute=True):
             getattr(world, rng.choices(names, weights)[0])()
-    kept = snapshot()
-    assert kept["conversations"] and kept["volume"]
+    report_days_refresh()
+    kept, kept_days = snapshot(), rollup_rows()
+    assert kept["conversations"] and kept["volume"] and kept_days
     with time_machine.travel(world.now, tick=False):
         call_command("reports_rebuild", verbosity=0)
     rebuilt = snapshot()
     for table in kept:
         assert rebuilt[table] == kept[table], table
+    # The daily rollup the page adds up agrees with the facts, for every day and filter.
+    from conversations.reports.figures import ReportFilter, facts_report
+    from conversations.reports.report import report_figures
+    from tests.conversations.test_report_figures import same
+
+    assert rollup_rows() == kept_days  # the command rebuilt the days too
+    week = ReportFilter(START - timedelta(days=1), world.now + timedelta(days=1), ZoneInfo("UTC"))
+    for filters in ({}, {"business": True}, {"inbox_ids": (world.inboxes[0].pk,)}):
+        view = ReportFilter(**{**week.__dict__, **filters})
+        assert same(report_figures(view), facts_report(view)), filters

@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import call_command
 
-from conversations.reports.figures import ReportFilter, report_figures
+from conversations.reports.figures import ReportFilter
+from conversations.reports.report import report_figures
 from tests.conversations.report_week import MONDAY, play
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -96,9 +97,55 @@ def test_volume_by_day_and_busiest_hours_in_the_reports_zone(week):
     assert [(d.weekday(), i, o) for d, i, o in report.volume[:4]] == [(0, 4, 2), (1, 1, 2), (2, 2, 2), (3, 1, 0)]
     assert len(report.volume) == 7
     assert report.heatmap[0][10] == 2 and report.heatmap[0][16] == 1 and report.heatmap[3][10] == 1
-    # In Kuala Lumpur (UTC+8), Monday 16:30 UTC is Tuesday 00:30.
-    kl = figures(time_zone=ZoneInfo("Asia/Kuala_Lumpur"))
+
+
+def test_days_and_hours_are_the_teams(week, settings):
+    from conversations.reports.days import report_days_rebuild
+
+    # In Kuala Lumpur (UTC+8), Monday 16:30 UTC is Tuesday 00:30, and Monday's messages are evening ones.
+    settings.REPORTS_TIME_ZONE = "Asia/Kuala_Lumpur"
+    report_days_rebuild()
+    kl = figures(start=MONDAY - timedelta(hours=8), end=MONDAY + timedelta(days=7) - timedelta(hours=8))
     assert kl.heatmap[1][0] == 1 and kl.heatmap[0][18] == 2
+    assert [(d.isoformat(), i, o) for d, i, o in kl.volume[:2]] == [("2026-11-02", 3, 2), ("2026-11-03", 2, 2)]
+
+
+def test_the_daily_rollup_and_the_facts_give_the_same_figures(week):
+    from conversations.reports.figures import facts_report
+
+    for filters in ({}, {"business": True}, {"inbox_ids": (week.mail.pk,)}, {"channel": "webchat"}):
+        by_days, by_facts = (
+            figures(**filters),
+            facts_report(ReportFilter(MONDAY, MONDAY + timedelta(days=7), UTC_ZONE, **filters)),
+        )
+        assert same(by_days, by_facts), filters
+
+
+def same(a, b) -> bool:
+    """Two reports with every figure equal (durations as sets of values: their order is storage's)."""
+
+    def flat(report):
+        rows = []
+        for f in [report.total, *report.channels]:
+            counts = [
+                getattr(f, n)
+                for n in (
+                    "channel",
+                    "opened",
+                    "new_customers",
+                    "resolved",
+                    "first_resolved",
+                    "reopened",
+                    "messages_in",
+                    "messages_out",
+                    "csat_asked",
+                )
+            ]
+            durations = {n: sorted(d.values.tolist()) for n, d in f.durations.items()}
+            rows.append((counts, durations, f.sla, f.csat_ratings))
+        return rows, report.volume, report.heatmap, report.attribution
+
+    return flat(a) == flat(b)
 
 
 def test_filters(week):

@@ -5,6 +5,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
+from conversations.reports.days import report_days_rebuild
 from conversations.reports.rebuild import facts_rebuild
 
 
@@ -17,5 +18,9 @@ class Command(BaseCommand):
     def handle(self, *args, batch_size: int, **options):
         started = time.monotonic()
         done = facts_rebuild(batch_size=batch_size)
+        days = report_days_rebuild()
         if options["verbosity"]:
-            self.stdout.write(f"Rebuilt the figures of {done} conversations in {time.monotonic() - started:.1f} s.")
+            self.stdout.write(
+                f"Rebuilt the figures of {done} conversations and {days} days of inboxes "
+                f"in {time.monotonic() - started:.1f} s."
+            )

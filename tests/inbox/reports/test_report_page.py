@@ -132,7 +132,6 @@ def test_the_export_has_no_row_limit(db, admin_client, monkeypatch):
                 channel="fake",
                 customer_first_channel="fake",
                 opened_at=c.created_at,
-                last_event_at=c.created_at,
             )
             for c in conversations
         ]
@@ -154,9 +153,12 @@ def test_an_agent_sees_only_their_own_work_whatever_the_address_says(week, clien
     assert 'data-figure="opened">0<' in html and "Support mail" not in html
 
 
-def test_the_page_costs_the_same_queries_for_a_busy_week(week, admin_client, django_assert_max_num_queries):
-    with django_assert_max_num_queries(12):
+def test_the_page_costs_the_same_queries_for_a_busy_week(week, admin_client, django_assert_num_queries):
+    admin_client.get(reverse("reports:report"), WEEK)  # the week's days added up once
+    with django_assert_num_queries(10):
         admin_client.get(reverse("reports:report"), WEEK)
+    with django_assert_num_queries(10):  # a year of days costs the same
+        admin_client.get(reverse("reports:report"), {"range": "12m"})
 
 
 def test_a_bad_address_falls_back_to_the_last_30_days(db, admin_client):

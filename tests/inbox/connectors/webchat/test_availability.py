@@ -30,7 +30,6 @@ def typical_week(inbox, seconds):
             opened_at=now - timedelta(days=n + 1),
             first_response_at=now - timedelta(days=n + 1),
             first_response_seconds=value,
-            last_event_at=now,
         )
     # One from long ago does not count.
     old = ConversationFactory(inbox=inbox)
@@ -42,7 +41,6 @@ def typical_week(inbox, seconds):
         opened_at=now - timedelta(days=60),
         first_response_at=now - timedelta(days=60),
         first_response_seconds=99999,
-        last_event_at=now - timedelta(days=60),
     )
 
 
