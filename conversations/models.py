@@ -530,7 +530,8 @@ class ReportDay(models.Model):
     """One inbox's figures for one day (in REPORTS_TIME_ZONE): what a report of any length adds up, a
     row a day, instead of reading every conversation's. Worked out from the facts above by the same
     code a filtered report uses (conversations.reports.days), each time a day is marked dirty.
-    Durations are kept whole, as packed 32-bit integers, so that medians stay exact."""
+    Plain columns, so that a year of them adds up without decoding anything row by row; durations
+    are kept whole, as sorted packed 32-bit integers, so that medians stay exact."""
 
     day = models.DateField()
     inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+")
@@ -542,16 +543,33 @@ class ReportDay(models.Model):
     reopened = models.PositiveIntegerField(default=0)
     messages_in = models.PositiveIntegerField(default=0)
     messages_out = models.PositiveIntegerField(default=0)
-    # {"first_response": [met, breached], …}, the ratings 1 to 5, customers' messages by hour, and
-    # {first channel: conversations resolved}.
-    sla = models.JSONField(default=dict)
+    sla_first_response_met = models.PositiveIntegerField(default=0)
+    sla_first_response_breached = models.PositiveIntegerField(default=0)
+    sla_next_response_met = models.PositiveIntegerField(default=0)
+    sla_next_response_breached = models.PositiveIntegerField(default=0)
+    sla_resolution_met = models.PositiveIntegerField(default=0)
+    sla_resolution_breached = models.PositiveIntegerField(default=0)
     csat_asked = models.PositiveIntegerField(default=0)
-    csat_ratings = models.JSONField(default=list)
-    hours = models.JSONField(default=list)
-    attribution = models.JSONField(default=dict)
-    # {"first_response": …, "first_response_business": …}: each a packed array of seconds.
-    durations = models.JSONField(default=dict)  # name → the bytes below, by offset and count
-    values = models.BinaryField(default=bytes)
+    csat_1 = models.PositiveIntegerField(default=0)
+    csat_2 = models.PositiveIntegerField(default=0)
+    csat_3 = models.PositiveIntegerField(default=0)
+    csat_4 = models.PositiveIntegerField(default=0)
+    csat_5 = models.PositiveIntegerField(default=0)
+    # Conversations resolved this day, by the channel their customer first came through.
+    first_came_webchat = models.PositiveIntegerField(default=0)
+    first_came_email = models.PositiveIntegerField(default=0)
+    first_came_sms = models.PositiveIntegerField(default=0)
+    first_came_messenger = models.PositiveIntegerField(default=0)
+    first_came_fake = models.PositiveIntegerField(default=0)
+    hours = models.BinaryField(default=bytes)  # customers' messages by hour: 24 packed integers
+    first_response = models.BinaryField(default=bytes)
+    first_response_business = models.BinaryField(default=bytes)
+    next_response = models.BinaryField(default=bytes)
+    next_response_business = models.BinaryField(default=bytes)
+    first_resolution = models.BinaryField(default=bytes)
+    first_resolution_business = models.BinaryField(default=bytes)
+    full_resolution = models.BinaryField(default=bytes)
+    full_resolution_business = models.BinaryField(default=bytes)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["day", "inbox"], name="report_day_unique_day_inbox")]

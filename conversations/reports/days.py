@@ -24,8 +24,6 @@ from django.db import transaction
 from conversations.models import ReportDay, ReportDayDirty
 from conversations.reports import figures as f
 
-DURATION_COLUMNS = [(name, business) for name in f.DURATIONS for business in (False, True)]
-
 
 def report_zone() -> ZoneInfo:
     return ZoneInfo(settings.REPORTS_TIME_ZONE)
@@ -65,53 +63,56 @@ def report_days_refresh(*, limit: int = 1000) -> int:
     return len(dirty)
 
 
+SLA_COLUMNS = [f"sla_{target}_{outcome}" for target in f.SLA_TARGETS for outcome in ("met", "breached")]
+CSAT_COLUMNS = [f"csat_{rating}" for rating in range(1, 6)]
+FIRST_CAME = [f"first_came_{channel}" for channel in f.CHANNELS]
+NUMBERS = [*f.COUNTS, *SLA_COLUMNS, "csat_asked", *CSAT_COLUMNS, *FIRST_CAME]
+
+
 def days_report(rf: f.ReportFilter) -> f.Report:
-    """The figures of whole days, added up from the daily rollup (days in REPORTS_TIME_ZONE)."""
+    """The figures of whole days, added up from the rollup: one query for a year of rows, then a few
+    vectorised sums (a row's numbers are plain columns, its durations packed bytes)."""
     report_days_refresh()  # whatever changed since the last sweep, first: the page is exact
-    by_channel: dict[str, f.Figures] = defaultdict(f.Figures)
     first, last = day_of(rf.start), day_of(rf.end - timedelta(microseconds=1))
     rows = ReportDay.objects.filter(day__gte=first, day__lte=last)
     if rf.inbox_ids is not None:
         rows = rows.filter(inbox_id__in=rf.inbox_ids)
     if rf.channel:
         rows = rows.filter(channel=rf.channel)
-    suffix = "_business" if rf.business else ""
-    arrays: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    attribution: dict[tuple[str, str], int] = defaultdict(int)
+    durations = [f"{name}_business" if rf.business else name for name in f.DURATIONS]
+    found = list(rows.values_list("channel", "day", "hours", *durations, *NUMBERS))
+    by_channel: dict[str, f.Figures] = {}
+    attribution: dict[tuple[str, str], int] = {}
+    heatmap = np.zeros((7, 24), dtype=np.int64)
     days: dict[date, list[int]] = defaultdict(lambda: [0, 0])
-    heatmap = [[0] * 24 for _ in range(7)]
-    for row in rows:
-        figures = by_channel[row.channel]
-        for name in (
-            "opened",
-            "new_customers",
-            "resolved",
-            "first_resolved",
-            "reopened",
-            "messages_in",
-            "messages_out",
-        ):
-            setattr(figures, name, getattr(figures, name) + getattr(row, name))
+    lead = 3 + len(durations)
+    numbers = np.array([row[lead:] for row in found], dtype=np.int64).reshape(len(found), len(NUMBERS))
+    at = {name: i for i, name in enumerate(NUMBERS)}
+    for channel in f.CHANNELS:
+        mine = [i for i, row in enumerate(found) if row[0] == channel]
+        if not mine:
+            continue
+        sums = numbers[mine].sum(axis=0)
+        figures = by_channel[channel] = f.Figures(channel=channel)
+        for name in f.COUNTS:
+            setattr(figures, name, int(sums[at[name]]))
         for target in f.SLA_TARGETS:
-            met, breached = row.sla.get(target, (0, 0))
-            figures.sla[target] = [figures.sla[target][0] + met, figures.sla[target][1] + breached]
-        figures.csat_asked += row.csat_asked
-        figures.csat_ratings = [a + b for a, b in zip(figures.csat_ratings, row.csat_ratings or [0] * 5, strict=True)]
-        for name in f.DURATIONS:
-            arrays[row.channel][name].append(durations_of(row, name + suffix))
-        for first_channel, count in row.attribution.items():
-            attribution[(first_channel, row.channel)] += count
-        days[row.day][0] += row.messages_in
-        days[row.day][1] += row.messages_out
-        heatmap[row.day.weekday()] = [a + b for a, b in zip(heatmap[row.day.weekday()], row.hours, strict=True)]
-    for channel, named in arrays.items():
-        for name, parts in named.items():
-            by_channel[channel].durations[name] = f.Durations(np.concatenate(parts))
-    volume = [
-        (date.fromordinal(n), *days.get(date.fromordinal(n), [0, 0]))
-        for n in range(first.toordinal(), last.toordinal() + 1)
-    ]
-    return f.assemble(rf, by_channel, dict(attribution), volume, heatmap)
+            figures.sla[target] = [int(sums[at[f"sla_{target}_met"]]), int(sums[at[f"sla_{target}_breached"]])]
+        figures.csat_asked = int(sums[at["csat_asked"]])
+        figures.csat_ratings = [int(sums[at[name]]) for name in CSAT_COLUMNS]
+        for n, name in enumerate(f.DURATIONS):
+            packed = b"".join(bytes(found[i][3 + n]) for i in mine)
+            figures.durations[name] = f.Durations(np.frombuffer(packed, dtype="<i4").astype(np.int64))
+        for first_channel, column in zip(f.CHANNELS, FIRST_CAME, strict=True):
+            if sums[at[column]]:
+                attribution[(first_channel, channel)] = int(sums[at[column]])
+    for row, counts in zip(found, numbers, strict=True):
+        heatmap[row[1].weekday()] += np.frombuffer(bytes(row[2]), dtype="<i4")
+        days[row[1]][0] += int(counts[at["messages_in"]])
+        days[row[1]][1] += int(counts[at["messages_out"]])
+    span = (date.fromordinal(n) for n in range(first.toordinal(), last.toordinal() + 1))
+    volume = [(day, *days.get(day, [0, 0])) for day in span]
+    return f.assemble(rf, by_channel, attribution, volume, heatmap.tolist())
 
 
 def report_day_recompute(*, day: date, inbox_id: int) -> ReportDay | None:
@@ -121,30 +122,20 @@ def report_day_recompute(*, day: date, inbox_id: int) -> ReportDay | None:
     calendar = f.facts_report(where)
     business = f.facts_report(replace(where, business=True))
     totals = calendar.total
-    values, directory = [], {}
-    for name, in_business in DURATION_COLUMNS:
-        # Sorted: the same day gives the same bytes, whatever order the rows came in.
-        array = np.sort((business if in_business else calendar).total.durations[name].values).astype("<i4")
-        directory[f"{name}_business" if in_business else name] = [sum(len(v) for v in values) // 4, len(array)]
-        values.append(array.tobytes())
     channel = calendar.channels[0].channel if calendar.channels else ""
-    fields = {
-        "channel": channel,
-        "opened": totals.opened,
-        "new_customers": totals.new_customers,
-        "resolved": totals.resolved,
-        "first_resolved": totals.first_resolved,
-        "reopened": totals.reopened,
-        "messages_in": totals.messages_in,
-        "messages_out": totals.messages_out,
-        "sla": totals.sla,
-        "csat_asked": totals.csat_asked,
-        "csat_ratings": totals.csat_ratings,
-        "hours": calendar.heatmap[day.weekday()],
-        "attribution": {first: count for (first, _channel), count in calendar.attribution.items()},
-        "durations": directory,
-        "values": b"".join(values),
-    }
+    fields = {name: getattr(totals, name) for name in f.COUNTS}
+    for target in f.SLA_TARGETS:
+        fields[f"sla_{target}_met"], fields[f"sla_{target}_breached"] = totals.sla[target]
+    fields["csat_asked"] = totals.csat_asked
+    fields.update(zip(CSAT_COLUMNS, totals.csat_ratings, strict=True))
+    resolved_by_first = {first: count for (first, _channel), count in calendar.attribution.items()}
+    fields.update({column: resolved_by_first.get(c, 0) for c, column in zip(f.CHANNELS, FIRST_CAME, strict=True)})
+    fields["channel"] = channel
+    fields["hours"] = np.array(calendar.heatmap[day.weekday()], dtype="<i4").tobytes()
+    for name in f.DURATIONS:
+        for report, column in ((calendar, name), (business, f"{name}_business")):
+            # Sorted: the same day gives the same bytes, whatever order the rows came in.
+            fields[column] = np.sort(report.total.durations[name].values).astype("<i4").tobytes()
     if not channel:
         ReportDay.objects.filter(day=day, inbox_id=inbox_id).delete()
         return None
@@ -181,9 +172,3 @@ def report_days_rebuild() -> int:
     for day, inbox_id in sorted(pairs):
         report_day_recompute(day=day, inbox_id=inbox_id)
     return len(pairs)
-
-
-def durations_of(row: ReportDay, name: str) -> np.ndarray:
-    """One packed array of a day's row."""
-    offset, count = row.durations.get(name, (0, 0))
-    return np.frombuffer(bytes(row.values), dtype="<i4", count=count, offset=offset * 4).astype(np.int64)

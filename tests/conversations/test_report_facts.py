@@ -35,21 +35,13 @@ START = datetime(2026, 11, 2, 8, tzinfo=UTC)  # a Monday
 def rollup_rows() -> list:
     from conversations.models import ReportDay
 
+    fields = [f.attname for f in ReportDay._meta.concrete_fields if f.attname != "id"]
     return sorted(
         (
-            r.day,
-            r.inbox_id,
-            r.opened,
-            r.messages_in,
-            r.messages_out,
-            r.resolved,
-            r.reopened,
-            repr(r.sla),
-            r.csat_ratings,
-            r.hours,
-            bytes(r.values),
-        )
-        for r in ReportDay.objects.all()
+            tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+            for row in ReportDay.objects.values_list(*fields)
+        ),
+        key=repr,
     )
 
 
