@@ -151,18 +151,7 @@ def report_days_rebuild() -> int:
     ReportDayDirty.objects.all().delete()
     pairs = set()
     for model, columns in (
-        (
-            ConversationFact,
-            (
-                "opened_at",
-                "first_response_at",
-                "first_resolved_at",
-                "resolved_at",
-                "sla_first_response_at",
-                "sla_resolution_at",
-                "csat_asked_at",
-            ),
-        ),
+        (ConversationFact, ConversationFact.DATES),
         (ResponseFact, ("at",)),
         (VolumeFact, ("hour",)),
     ):

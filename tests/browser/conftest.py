@@ -160,14 +160,25 @@ class AsgiServer:
 
 
 @pytest.fixture
-def asgi_server(transactional_db, settings):
-    server = AsgiServer()
-    settings.PUBLIC_BASE_URL = server.url  # snippets built in the test point at it
-    server.start()
-    try:
-        yield server
-    finally:
+def server_with(transactional_db, settings):
+    """Start the site with extra environment (``server_with(SLA_SWEEP_SECONDS="1")``), stopped at the end."""
+    started = []
+
+    def start(**env) -> AsgiServer:
+        server = AsgiServer(env=env)
+        settings.PUBLIC_BASE_URL = server.url  # snippets built in the test point at it
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
         server.stop()
+
+
+@pytest.fixture
+def asgi_server(server_with):
+    return server_with()
 
 
 @pytest.fixture

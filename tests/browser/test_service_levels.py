@@ -18,16 +18,8 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def sla_server(transactional_db, settings):
-    from tests.browser.conftest import AsgiServer
-
-    server = AsgiServer(env={"SLA_SWEEP_SECONDS": "1"})
-    settings.PUBLIC_BASE_URL = server.url
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def sla_server(server_with):
+    return server_with(SLA_SWEEP_SECONDS="1")
 
 
 @pytest.fixture
@@ -99,18 +91,10 @@ def test_an_admin_sets_hours_and_an_sla_and_a_conversation_breaches_live(browser
 
 
 @pytest.fixture
-def quiet_server(transactional_db, settings):
+def quiet_server(server_with):
     """The site without its scheduled tasks: the week happened in November, and today's sweep must not
     breach clocks that the week itself stops in time."""
-    from tests.browser.conftest import AsgiServer
-
-    server = AsgiServer(env={"EMBEDDED_BEAT": "false"})
-    settings.PUBLIC_BASE_URL = server.url
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    return server_with(EMBEDDED_BEAT="false")
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

@@ -15,7 +15,6 @@ from twilio.request_validator import RequestValidator
 from inbox.accounts.invitations import invitation_url
 from inbox.connectors.messenger.connector import signature_of
 from inbox.models import Inbox
-from tests.browser.conftest import AsgiServer
 from tests.browser.test_workspace import shot
 from tests.factories import UserFactory
 from tests.helpers import elsewhere
@@ -27,22 +26,12 @@ PAGE_ID = "1234567890123"
 
 
 @pytest.fixture
-def provider_server(transactional_db, settings, twilio, graph):
+def provider_server(server_with, twilio, graph):
     """The site, talking to the Twilio and Graph stand-ins instead of the real APIs."""
     graph.page_id = PAGE_ID
-    server = AsgiServer(
-        env={
-            "TWILIO_API_BASE_URL": twilio.base_url,
-            "GRAPH_API_BASE_URL": graph.base_url,
-            "GRAPH_API_VERSION": graph.version,
-        }
+    return server_with(
+        TWILIO_API_BASE_URL=twilio.base_url, GRAPH_API_BASE_URL=graph.base_url, GRAPH_API_VERSION=graph.version
     )
-    settings.PUBLIC_BASE_URL = server.url
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

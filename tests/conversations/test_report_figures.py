@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import call_command
 
-from conversations.reports.figures import ReportFilter
+from conversations.reports.figures import COUNTS, ReportFilter
 from conversations.reports.report import report_figures
 from tests.conversations.report_week import MONDAY, play
 
@@ -127,20 +127,7 @@ def same(a, b) -> bool:
     def flat(report):
         rows = []
         for f in [report.total, *report.channels]:
-            counts = [
-                getattr(f, n)
-                for n in (
-                    "channel",
-                    "opened",
-                    "new_customers",
-                    "resolved",
-                    "first_resolved",
-                    "reopened",
-                    "messages_in",
-                    "messages_out",
-                    "csat_asked",
-                )
-            ]
+            counts = [f.channel, f.csat_asked, *(getattr(f, n) for n in COUNTS)]
             durations = {n: sorted(d.values.tolist()) for n, d in f.durations.items()}
             rows.append((counts, durations, f.sla, f.csat_ratings))
         return rows, report.volume, report.heatmap, report.attribution
