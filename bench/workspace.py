@@ -730,11 +730,12 @@ def generate(rng: random.Random, directory: dict, sizes_: dict, now: datetime) -
 BULK = {
     "customers_customer": "id name attributes notes merged_into_id created_at updated_at",
     "customers_contactidentity": "id customer_id kind address display verified created_at undeliverable_reason"
-    " opted_out_at",
+    " opted_out_at context",
     "conversations_conversation": "id inbox_id customer_id identity_id status assignee_id team_id snoozed_until"
-    " waiting_since subject reply_token previous_id last_message_at last_message_preview created_at updated_at",
+    " waiting_since subject reply_token previous_id last_message_at last_message_preview created_at updated_at"
+    " priority sla_target",
     "conversations_message": "id conversation_id inbox_id identity_id direction sender_type author_id text status html"
-    " full_text automatic external_id source_event_id status_detail sent_at created_at updated_at",
+    " full_text automatic external_id source_event_id status_detail sent_at created_at updated_at subject recipients",
     "conversations_conversationread": "id conversation_id user_id read_at",
     "conversations_conversation_labels": "id conversation_id label_id",
 }
@@ -745,13 +746,15 @@ def _rows(table: str, data: dict):
         yield from data["customers"]
     elif table == "customers_contactidentity":
         for row in data["identities"]:
-            yield row + ("", None)
+            yield row + ("", None, "{}")
     elif table == "conversations_conversation":
-        yield from data["conversations"]
+        # The columns added since the generator was written, as a new conversation has them.
+        for row in data["conversations"]:
+            yield (*row, 0, "")
     elif table == "conversations_message":
         for message_id, (ts, row) in enumerate(data["messages"], start=1):
             at = datetime.fromtimestamp(ts, UTC)
-            yield (message_id, *row, "", "", "", None, None, "", at, at, at)
+            yield (message_id, *row, "", "", "", None, None, "", at, at, at, "", "{}")
     elif table == "conversations_conversationread":
         for i, (conv, user, at) in enumerate(data["reads"], start=1):
             yield (i, conv, user, at)

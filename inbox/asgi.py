@@ -30,3 +30,10 @@ if settings.EMBEDDED_BEAT:
     from inbox.celery import embedded_beat_start  # noqa: E402
 
     embedded_beat_start()
+
+import gc  # noqa: E402
+
+# Everything loaded so far (Django, the apps, the templates' code) lives as long as the process: moved
+# out of the collector's reach, a full collection no longer walks it. Those walks took 60–120 ms and
+# set the reports page's 99th percentile (bench/RESULTS.md, "Reports").
+gc.freeze()

@@ -13,7 +13,6 @@ only once it is visible.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -116,11 +115,10 @@ def days_report(rf: f.ReportFilter) -> f.Report:
 
 
 def report_day_recompute(*, day: date, inbox_id: int) -> ReportDay | None:
-    """One inbox's day, from its facts: calendar and business-hours durations both."""
+    """One inbox's day, from its facts (three queries): calendar and business-hours durations both."""
     start, end = day_bounds(day)
     where = f.ReportFilter(start=start, end=end, time_zone=report_zone(), inbox_ids=(inbox_id,))
-    calendar = f.facts_report(where)
-    business = f.facts_report(replace(where, business=True))
+    calendar = f.facts_report(where, both_clocks=True)
     totals = calendar.total
     channel = calendar.channels[0].channel if calendar.channels else ""
     fields = {name: getattr(totals, name) for name in f.COUNTS}
@@ -133,9 +131,9 @@ def report_day_recompute(*, day: date, inbox_id: int) -> ReportDay | None:
     fields["channel"] = channel
     fields["hours"] = np.array(calendar.heatmap[day.weekday()], dtype="<i4").tobytes()
     for name in f.DURATIONS:
-        for report, column in ((calendar, name), (business, f"{name}_business")):
+        for column in (name, f"{name}_business"):
             # Sorted: the same day gives the same bytes, whatever order the rows came in.
-            fields[column] = np.sort(report.total.durations[name].values).astype("<i4").tobytes()
+            fields[column] = np.sort(totals.durations.get(column, f.Durations()).values).astype("<i4").tobytes()
     if not channel:
         ReportDay.objects.filter(day=day, inbox_id=inbox_id).delete()
         return None

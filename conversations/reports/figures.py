@@ -19,6 +19,8 @@ from conversations.models import ConversationFact, ResponseFact, VolumeFact
 CHANNELS = ("webchat", "email", "sms", "messenger", "fake")
 SLA_TARGETS = ("first_response", "next_response", "resolution")
 DURATIONS = ("first_response", "next_response", "first_resolution", "full_resolution")
+# The durations' two clocks, as (a name's suffix, the facts' column suffix).
+CLOCKS = [("", "seconds"), ("_business", "business_seconds")]
 COUNTS = ("opened", "new_customers", "resolved", "first_resolved", "reopened", "messages_in", "messages_out")
 
 
@@ -99,8 +101,8 @@ class Figures:
             "messages_out",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        for name in DURATIONS:
-            self.durations[name] = self.durations[name] + other.durations[name]
+        for name, durations in other.durations.items():
+            self.durations[name] = self.durations.get(name, Durations()) + durations
         for target in SLA_TARGETS:
             self.sla[target] = [a + b for a, b in zip(self.sla[target], other.sla[target], strict=True)]
         self.csat_asked += other.csat_asked
@@ -141,12 +143,14 @@ class Report:
     attribution: dict[tuple[str, str], int]  # (first channel, channel) → conversations resolved
 
 
-def facts_report(rf: ReportFilter) -> Report:
+def facts_report(rf: ReportFilter, *, both_clocks: bool = False) -> Report:
     """Every figure of the filter's range, from the facts themselves: three queries, whatever the
-    filters (the daily rollup adds up days instead, conversations.reports.days)."""
+    filters (the daily rollup adds up days instead, conversations.reports.days). ``both_clocks``
+    adds each duration in business hours too, as "<name>_business" (for the rollup)."""
     by_channel: dict[str, Figures] = defaultdict(Figures)
-    attribution = _conversation_figures(rf, by_channel)
-    _response_figures(rf, by_channel)
+    clocks = CLOCKS if both_clocks else [("", "business_seconds" if rf.business else "seconds")]
+    attribution = _conversation_figures(rf, by_channel, clocks)
+    _response_figures(rf, by_channel, clocks)
     volume, heatmap = _volume_figures(rf, by_channel)
     return assemble(rf, by_channel, attribution, volume, heatmap)
 
@@ -233,8 +237,7 @@ def _in(column: str) -> str:
     return f"{column} >= %s AND {column} < %s"
 
 
-def _conversation_figures(rf: ReportFilter, by_channel: dict[str, Figures]) -> dict[tuple[str, str], int]:
-    suffix = "business_seconds" if rf.business else "seconds"
+def _conversation_figures(rf: ReportFilter, by_channel: dict[str, Figures], clocks) -> dict[tuple[str, str], int]:
     query = _Sql(rf)
     # Only rows with something in the range (each date indexed, for a day's rollup).
     dates = " OR ".join(f"(f.{date} >= %s AND f.{date} < %s)" for date in ConversationFact.DATES)
@@ -273,13 +276,6 @@ def _conversation_figures(rf: ReportFilter, by_channel: dict[str, Figures]) -> d
     column("count(*) FILTER (WHERE {c})", "resolved")
     column("count(*) FILTER (WHERE {c})", "first_resolved")
     column("count(*) FILTER (WHERE {c} AND f.reopens > 0)", "first_resolved")
-    first_response = where("first_response", own="f.first_response_agent_id = %s")
-    columns.append(_values(f"f.first_response_{suffix}", first_response[0]))
-    params.extend(first_response[1])
-    for name, date_name in (("first_resolution", "first_resolved"), ("resolution", "resolved")):
-        condition, condition_params = where(date_name)
-        columns.append(_values(f"f.{name}_{suffix}", condition))
-        params.extend(condition_params)
     for outcome in ("met", "breached"):
         column(f"count(*) FILTER (WHERE {{c}} AND f.sla_first_response = '{outcome}')", "sla_first")
     for outcome in ("met", "breached"):
@@ -287,6 +283,16 @@ def _conversation_figures(rf: ReportFilter, by_channel: dict[str, Figures]) -> d
     column("count(*) FILTER (WHERE {c})", "csat")
     for rating in range(1, 6):
         column(f"count(*) FILTER (WHERE {{c}} AND f.csat_rating = {rating})", "csat")
+    # The durations last, three for each clock asked for.
+    durations = [("first_response", "first_response"), ("first_resolution", "first_resolved")]
+    durations.append(("full_resolution", "resolved"))
+    for _name_suffix, column_suffix in clocks:
+        for name, date_name in durations:
+            own = "f.first_response_agent_id = %s" if name == "first_response" else mine
+            condition, condition_params = where(date_name, own=own)
+            stored = "resolution" if name == "full_resolution" else name
+            columns.append(_values(f"f.{stored}_{column_suffix}", condition))
+            params.extend(condition_params)
     select = "f.channel, f.customer_first_channel, " + ", ".join(columns)
     query.params = _adapted(params) + query.params
     attribution: dict[tuple[str, str], int] = {}
@@ -295,12 +301,13 @@ def _conversation_figures(rf: ReportFilter, by_channel: dict[str, Figures]) -> d
         channel, first_channel, *values = row
         figures = Figures()
         (figures.opened, figures.new_customers, figures.resolved, figures.first_resolved, figures.reopened) = values[:5]
-        figures.durations["first_response"] = Durations(_array(values[5]))
-        figures.durations["first_resolution"] = Durations(_array(values[6]))
-        figures.durations["full_resolution"] = Durations(_array(values[7]))
-        figures.sla["first_response"] = [values[8], values[9]]
-        figures.sla["resolution"] = [values[10], values[11]]
-        figures.csat_asked, figures.csat_ratings = values[12], list(values[13:18])
+        figures.sla["first_response"] = [values[5], values[6]]
+        figures.sla["resolution"] = [values[7], values[8]]
+        figures.csat_asked, figures.csat_ratings = values[9], list(values[10:15])
+        arrays = iter(values[15:])
+        for name_suffix, _column_suffix in clocks:
+            for name, _date_name in durations:
+                figures.durations[name + name_suffix] = Durations(_array(next(arrays)))
         by_channel[channel].add(figures)
         if figures.resolved:
             attribution[(first_channel, channel)] = attribution.get((first_channel, channel), 0) + figures.resolved
@@ -311,8 +318,7 @@ def _joins_conversations(rf: ReportFilter) -> bool:
     return bool(rf.team_id or rf.label_id)
 
 
-def _response_figures(rf: ReportFilter, by_channel: dict[str, Figures]) -> None:
-    suffix = "business_seconds" if rf.business else "seconds"
+def _response_figures(rf: ReportFilter, by_channel: dict[str, Figures], clocks) -> None:
     query = _Sql(rf)
     query.add("r.at >= %s AND r.at < %s", rf.start, rf.end)
     query.scope("r", agent_column="r.agent_id")
@@ -322,13 +328,12 @@ def _response_figures(rf: ReportFilter, by_channel: dict[str, Figures]) -> None:
     else:
         # The label filter's EXISTS names the conversation as f.
         query.where = [w.replace("f.conversation_id", "r.conversation_id") for w in query.where]
-    select = (
-        f"r.channel, {_values(f'r.{suffix}', '1=1')}, "
-        "count(*) FILTER (WHERE r.sla = 'met'), count(*) FILTER (WHERE r.sla = 'breached')"
-    )
-    for channel, values, met, breached in query.run(select, table, "r.channel"):
+    arrays = ", ".join(_values(f"r.{column_suffix}", "1=1") for _name_suffix, column_suffix in clocks)
+    select = f"r.channel, count(*) FILTER (WHERE r.sla = 'met'), count(*) FILTER (WHERE r.sla = 'breached'), {arrays}"
+    for channel, met, breached, *values in query.run(select, table, "r.channel"):
         figures = Figures()
-        figures.durations["next_response"] = Durations(_array(values))
+        for (name_suffix, _column_suffix), array in zip(clocks, values, strict=True):
+            figures.durations["next_response" + name_suffix] = Durations(_array(array))
         figures.sla["next_response"] = [met, breached]
         by_channel[channel].add(figures)
 
