@@ -1504,42 +1504,31 @@ def render(args, meta: dict, shape: dict, results: dict, http_results: dict | No
     return "\n".join(lines)
 
 
-# Read from the split and the plans above, then timed by hand on this seed (2026-12-08, git fa25391, the
-# machine otherwise idle; p50 of 20-30 interleaved runs). App code unchanged. The reports' code is moving: a
-# run on other code says so in its tables above, and this list may no longer hold.
+# Read from the split and the plans above, timed by hand on this seed (2026-12-08), and acted on since:
+# what is left is the last paragraph. A run on other code says so in its tables above.
 ANALYSIS = [
-    "### Where the time goes, and what would fix it (hand-measured 2026-12-08 at git fa25391; app code unchanged)",
+    "### Where the time goes, and what was done about it (2026-12-08)",
     "",
     "- **Reports by inbox or channel read the daily rollup** (`ReportDay`, 3,957 rows for these 13 months):",
-    "  one statement (~19 ms bare, for 3,647 rows carrying the year's durations, 1.9 MB packed), ~20 ms of",
-    "  Python adding the days up, the template ~14 ms, charts ~4 ms, the filters' choices ~3 ms: ~55 ms at",
-    "  p50. (Before the rollup, at git 6620998, the same page read the facts: p50 ~360 ms, 245 ms of it SQL:",
-    "  the volume statement alone ~100 ms plus ~110 ms of Python over its 32,779 rows.)",
-    "- **Their p99 is Python's full garbage collection, not the page.** A generation-2 collection over the",
-    "  160,000-170,000 objects of the loaded project takes 60-120 ms on this machine and lands in about one",
-    "  request in 75-100. The p99 of 200 requests is the third slowest: with two collections in the run it is",
-    "  ~70 ms, with three ~140-150 ms (both seen on this seed), so the verdict for these pages is decided by",
-    "  the collector: see the GC column and the p99 without it. `gc.freeze()` once the application is loaded",
-    "  (at the server's start) takes those objects out of every later collection: a full collection then",
-    "  costs ~0 ms here. It would shorten every page's tail, not only this one's.",
-    "- **Dirty days**: the page first works out every inbox-day changed since beat's last sweep, ~6 ms each",
-    "  (the facts' three queries, twice: calendar and business hours). With each inbox's latest day dirty, as",
-    "  live traffic on ten inboxes leaves them between sweeps, the page is ~110-117 ms at p50 (+55-60 ms, 111",
-    "  statements) and ~150 ms at p99 even without a collection: it misses under live traffic by the refresh",
-    "  it does first. A burst that marks many old days (reopenings) costs the first page after it ~6 ms a day,",
-    "  up to the refresh's limit of 1,000 days. Leaving the refresh to beat and showing the rollup as of its",
-    "  last sweep (saying when that was) would bound it; so would working a dirty day out in one statement.",
-    "- **Reports by team (or agent, or label) still read the facts, and miss at p50 already** (~155 ms): the",
-    "  volume statement hash-joins the whole year of `VolumeFact` (531,000 rows) with the team's ~7,000",
-    "  conversations (~45 ms), then Python turns its ~15,700 (hour, channel) rows into the reader's days and",
-    "  weekday-hours one by one, through Django's timestamptz loader (~52 ms); the next responses' statement",
-    "  hash-joins the year of `ResponseFact` (255,000 rows, ~25 ms). Timed by hand: grouping, then bucketing",
-    "  the volume in SQL (`(hour AT TIME ZONE zone)::date` per channel and (isodow, hour) in one `GROUPING",
-    "  SETS` query, ~1,600 rows back) takes `_volume_figures` from 95 to 46 ms; driving both joins from the",
-    "  team's conversations through the existing (conversation, hour) and conversation indexes (a nested",
-    "  loop; forced here by disabling hash joins) takes the volume statement from 47 to 32 ms and the",
-    "  responses' from 25 to 14 ms. Together about 150 → 80 ms. A team and assignee column on `VolumeFact`",
-    "  and `ResponseFact` (kept by `conversation_reassigned`) would let the planner filter before joining.",
+    "  one statement (~20 ms bare, for 3,647 rows carrying the year's durations, 1.9 MB packed), ~20 ms of",
+    "  Python adding the days up, the template ~14 ms, charts ~4 ms, the filters' choices ~3 ms. Before the",
+    "  rollup, the same page read the facts: p50 ~360 ms, 245 ms of it SQL (the volume statement alone ~100",
+    "  ms, plus ~110 ms of Python over its 32,779 rows).",
+    "- **Their p99 was Python's full garbage collection**: a generation-2 collection over the ~170,000",
+    "  objects of the loaded project took 60-120 ms here and landed in about one request in 75-100. The",
+    "  server now calls `gc.freeze()` once the application is loaded (`inbox/asgi.py`), and so does this",
+    "  bench before it measures: a full collection then costs about nothing.",
+    "- **Dirty days**: the page first works out every inbox-day changed since beat's last sweep. A day is",
+    "  now one pass over the facts for both clocks (~3.5 ms, was ~6.6 ms); with each of the ten inboxes'",
+    "  latest day dirty, as live traffic leaves them between sweeps, the page stays within the target. A",
+    "  burst that marks many old days (reopenings) still costs the first page after it a few ms a day.",
+    "- **Reports by team (or agent, or label) read the facts.** PostgreSQL now groups the year's hourly",
+    "  volume into days, busiest hours and channels itself (`GROUPING SETS`, ~1,600 rows back instead of",
+    "  15,700 turned one by one in Python): ~155 → ~95 ms at p50. What is left: the volume and responses'",
+    "  statements hash-join the whole year of `VolumeFact` (531,000 rows) and `ResponseFact` (255,000) with",
+    "  the team's ~7,000 conversations; driving the joins from those conversations (timed by hand with hash",
+    "  joins off: 47 → 32 ms and 25 → 14 ms), or a team and assignee column on both, would take another",
+    "  ~25 ms.",
 ]
 
 
