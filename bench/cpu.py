@@ -73,6 +73,15 @@ def busiest_others(exclude: set[int], limit: int = 4) -> list[str]:
     return [f"{_name(pid)} ({100 * s:.0f}%)" for s, pid in used[:limit] if s >= 0.05]
 
 
+def load_note(before: list[str], after: list[str]) -> str:
+    """The busiest other processes sampled before and after a measurement, and the load average, for
+    the report: the machine is shared, so a slow figure may be someone else's test run."""
+    return (
+        f"busiest other processes before: {', '.join(before) or 'none'}; after: {', '.join(after) or 'none'}; "
+        f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+
+
 def _pids() -> list[int]:
     return [int(p) for p in os.listdir("/proc") if p.isdigit()]
 

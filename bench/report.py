@@ -8,6 +8,7 @@ import os
 import platform
 import subprocess
 from importlib import metadata
+from pathlib import Path
 
 import redis
 
@@ -456,6 +457,34 @@ def section(document: str, start_marker: str, end_marker: str) -> str:
     """One bench's part of RESULTS.md (between its markers), or ""."""
     start, end = document.find(start_marker), document.find(end_marker)
     return document[start : end + len(end_marker)] if 0 <= start < end else ""
+
+
+def write_section(path: Path, section: str, start_marker: str, end_marker: str) -> None:
+    """Replace one bench's section of RESULTS.md, or put it before the email bench's (kept last)."""
+    document = path.read_text() if path.exists() else ""
+    start, end = document.find(start_marker), document.find(end_marker)
+    if 0 <= start < end:
+        document = document[:start] + section + document[end + len(end_marker) :]
+    elif (email := document.find(EMAIL_START)) >= 0:
+        document = document[:email] + section + "\n\n" + document[email:]
+    else:
+        document = f"{document.rstrip()}\n\n{section}\n"
+    path.write_text(document)
+
+
+def publish(output, section: str, start_marker: str, end_marker: str) -> None:
+    """Print a bench's section and write it into RESULTS.md at `output` ('-' writes no file)."""
+    if str(output) != "-":
+        write_section(output, section, start_marker, end_marker)
+    print("\n" + section)
+    if str(output) != "-":
+        print(f"wrote its section of {output}")
+
+
+def plan_details(summary: str, statement: str, plan: str) -> list[str]:
+    """A statement and its plan, folded under a one-line summary (HTML allowed): Markdown lines."""
+    fenced = ["```sql", statement, "```", "", "```", plan, "```"]
+    return [f"<details><summary>{summary}</summary>", "", *fenced, "", "</details>"]
 
 
 def email_section(document: str) -> str:

@@ -464,20 +464,35 @@ def db_exists(url: str) -> bool:
         return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
 
 
-def seeded_meta(url: str, expected: dict[str, int]) -> dict | None:
-    """The seed's facts if the database holds a complete seed of these sizes, else None."""
+# The tables whose row counts say whether a database holds a seed of the sizes asked for.
+SEED_TABLES = {
+    "customers": "customers_customer",
+    "conversations": "conversations_conversation",
+    "messages": "conversations_message",
+}
+
+
+def stored_seed(url: str, meta_table: str, tables: dict[str, str]) -> tuple[dict, dict] | None:
+    """A seeded database's meta table (key: value) and the row counts of `tables` (name: table), or
+    None when it has no such meta table (never seeded, or not to the end)."""
     try:
         with psycopg.connect(url, autocommit=True) as conn:
-            meta = dict(conn.execute(sql.SQL("SELECT key, value FROM {}").format(sql.Identifier(META_TABLE))))
+            meta = dict(conn.execute(sql.SQL("SELECT key, value FROM {}").format(sql.Identifier(meta_table))))
             counts = {
-                "customers": conn.execute("SELECT count(*) FROM customers_customer").fetchone()[0],
-                "conversations": conn.execute("SELECT count(*) FROM conversations_conversation").fetchone()[0],
-                "messages": conn.execute("SELECT count(*) FROM conversations_message").fetchone()[0],
-                "agents": conn.execute("SELECT count(*) FROM auth_user").fetchone()[0],
-                "inboxes": conn.execute("SELECT count(*) FROM inbox_inbox").fetchone()[0],
+                name: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
+                for name, table in tables.items()
             }
     except psycopg.Error:
         return None
+    return meta, counts
+
+
+def seeded_meta(url: str, expected: dict[str, int]) -> dict | None:
+    """The seed's facts if the database holds a complete seed of these sizes, else None."""
+    stored = stored_seed(url, META_TABLE, {**SEED_TABLES, "agents": "auth_user", "inboxes": "inbox_inbox"})
+    if stored is None:
+        return None
+    meta, counts = stored
     wanted = {**{k: expected[k] for k in ("customers", "conversations", "messages")}, "agents": AGENTS}
     wanted["inboxes"] = INBOXES
     if meta.get("complete") != "yes" or counts != wanted:
@@ -793,21 +808,25 @@ def _rebuild(url: str, statement: str) -> float:
     return time.perf_counter() - started
 
 
-def load(url: str, data: dict) -> None:
+def load_tables(url: str, tables: dict[str, str], rows) -> dict[str, float]:
+    """COPY into each table (name: its columns, space-separated) the rows `rows(table)` yields, with the
+    tables' secondary indexes and foreign keys dropped, then make those again and VACUUM ANALYZE; the
+    seconds of each step ("copy", "indexes", "vacuum")."""
+    timings = {}
     started = time.perf_counter()
     with psycopg.connect(url) as conn:
         conn.execute("SET synchronous_commit = off")
         indexes, fks = [], []
-        for table in BULK:
+        for table in tables:
             dropped_indexes, dropped_fks = _drop_secondary(conn, table)
             indexes += dropped_indexes
             fks += dropped_fks
-        for table, columns in BULK.items():
+        for table, columns in tables.items():
             statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
                 sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns.split()))
             )
             with conn.cursor().copy(statement) as copy:
-                for row in _rows(table, data):
+                for row in rows(table):
                     copy.write_row(row)
             conn.execute(
                 sql.SQL("SELECT setval(pg_get_serial_sequence({t}, 'id'), (SELECT max(id) FROM {i}))").format(
@@ -815,7 +834,8 @@ def load(url: str, data: dict) -> None:
                 )
             )
         conn.commit()
-    print(f"  COPY: {time.perf_counter() - started:.0f} s", flush=True)
+    timings["copy"] = time.perf_counter() - started
+    print(f"  COPY: {timings['copy']:.0f} s", flush=True)
     started = time.perf_counter()
     # The GIN indexes first: they take longest; the others build beside them (two cores).
     indexes.sort(key=lambda statement: " USING gin " not in statement)
@@ -824,11 +844,14 @@ def load(url: str, data: dict) -> None:
     # Foreign keys last, one at a time (each locks two tables): adding one checks every row.
     for statement in fks:
         _rebuild(url, statement)
-    print(f"  {len(indexes)} indexes and the foreign keys rebuilt: {time.perf_counter() - started:.0f} s", flush=True)
+    timings["indexes"] = time.perf_counter() - started
+    print(f"  {len(indexes)} indexes and {len(fks)} foreign keys rebuilt: {timings['indexes']:.0f} s", flush=True)
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
-    print(f"  VACUUM ANALYZE: {time.perf_counter() - started:.0f} s", flush=True)
+    timings["vacuum"] = time.perf_counter() - started
+    print(f"  VACUUM ANALYZE: {timings['vacuum']:.0f} s", flush=True)
+    return timings
 
 
 def choose_queries(url: str, data: dict, me_id: int) -> dict:
@@ -864,18 +887,24 @@ def choose_queries(url: str, data: dict, me_id: int) -> dict:
     }
 
 
-def seed(args, expected: dict) -> dict:
+def migrate(seeding_takes: str) -> None:
+    """Migrate the new database, then say how long the seeding after it takes (it prints nothing for minutes)."""
     from django.core.management import call_command
 
     started = time.perf_counter()
     print("migrating", flush=True)
     call_command("migrate", verbosity=0, interactive=False)
-    print(f"  migrated in {time.perf_counter() - started:.0f} s; seeding (a few minutes)", flush=True)
+    print(f"  migrated in {time.perf_counter() - started:.0f} s; seeding ({seeding_takes})", flush=True)
+
+
+def seed(args, expected: dict) -> dict:
+    started = time.perf_counter()
+    migrate("a few minutes")
     rng = random.Random(SEED)
     now = datetime.now(UTC)
     directory = seed_directory(rng)
     data = generate(rng, directory, expected, now)
-    load(args.postgres_url, data)
+    load_tables(args.postgres_url, BULK, lambda table: _rows(table, data))
     meta = choose_queries(args.postgres_url, data, directory["me"].pk)
     meta["seed_seconds"] = f"{time.perf_counter() - started:.0f}"
     meta["seeded_at"] = now.strftime("%Y-%m-%d %H:%M UTC")
@@ -1191,20 +1220,7 @@ def render(args, meta: dict, expected: dict, results: dict, seed_note: str, comm
             if statement in shown:  # the pane and the full page share statements
                 continue
             shown.add(statement)
-            lines += [
-                "",
-                f"<details><summary>EXPLAIN (ANALYZE, BUFFERS): {f['label']}</summary>",
-                "",
-                "```sql",
-                statement,
-                "```",
-                "",
-                "```",
-                plan,
-                "```",
-                "",
-                "</details>",
-            ]
+            lines += ["", *report.plan_details(f"EXPLAIN (ANALYZE, BUFFERS): {f['label']}", statement, plan)]
     lines += ["", *ANALYSIS, END]
     return "\n".join(lines)
 
@@ -1250,19 +1266,6 @@ ANALYSIS = [
 ]
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace this bench's section of RESULTS.md, or put it before the email bench's (kept last)."""
-    document = path.read_text() if path.exists() else ""
-    start, end = document.find(START), document.find(END)
-    if 0 <= start < end:
-        document = document[:start] + section + document[end + len(END) :]
-    elif (email := document.find(report.EMAIL_START)) >= 0:
-        document = document[:email] + section + "\n\n" + document[email:]
-    else:
-        document = f"{document.rstrip()}\n\n{section}\n"
-    path.write_text(document)
-
-
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
@@ -1283,17 +1286,10 @@ def main(argv=None) -> int:
     results = measure(args, meta)
     after = cpu.busiest_others(exclude={os.getpid()})
     # The machine is shared: a slow figure may be someone else's test run (1 s samples before and after).
-    results["load"] = (
-        f"busiest other processes before: {', '.join(before) or 'none'}; after: {', '.join(after) or 'none'}; "
-        f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
-    )
+    results["load"] = cpu.load_note(before, after)
     command = " ".join(["python bench/workspace.py", *argv])
     text = render(args, meta, expected, results, seed_note, command)
-    if str(args.output) != "-":
-        write_section(args.output, text)
-    print("\n" + text)
-    if str(args.output) != "-":
-        print(f"wrote its section of {args.output}")
+    report.publish(args.output, text, START, END)
     print(f"total {time.perf_counter() - started:.0f} s")
     return 0 if all(f["met"] for f in results["figures"]) else 1
 
