@@ -59,7 +59,7 @@ def system_message_queue(*, conversation, text: str, identity=None) -> Message:
             sent_at=timezone.now(),
         )
         listeners.message_created(message)
-        transaction.on_commit(lambda: message_deliver_task.delay(message.pk))
+        transaction.on_commit(lambda: message_deliver_queue(message.pk))
     return message
 
 
@@ -128,8 +128,11 @@ def message_deliver(*, message_id: int) -> None:
             ContactIdentity.objects.filter(pk=identity.pk).update(opted_out_at=timezone.now())
         if isinstance(exc, SendError) and exc.needs_reconnection:
             Inbox.objects.filter(pk=message.inbox_id).update(needs_reconnection=exc.shown[:500])
-        # Back in the queue, so a retry (or the stale-message sweep) can claim it again.
-        Message.objects.filter(pk=message_id, status=Message.Status.SENDING).update(status=Message.Status.QUEUED)
+        # Back in the queue, so a retry (or the stale-message sweep) can claim it again; dated now, so
+        # that the sweep does not take it for a lost one and send it a second time.
+        Message.objects.filter(pk=message_id, status=Message.Status.SENDING).update(
+            status=Message.Status.QUEUED, updated_at=timezone.now()
+        )
         raise
     if message.inbox.needs_reconnection:
         Inbox.objects.filter(pk=message.inbox_id).update(needs_reconnection="")
@@ -196,7 +199,13 @@ def message_deliver_task(self, message_id: int) -> None:
         retryable = exc.retryable if isinstance(exc, SendError) else True
         # In-process (the embedded default) there is no worker to wait in: fail at once, with the reason.
         if retryable and self.request.retries < settings.SEND_MAX_RETRIES and not self.request.is_eager:
-            raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+            countdown = backoff_seconds(self.request.retries)
+            # Dated when the retry is due: the stale-message sweep leaves it to the retry, so that the
+            # number of tries is the setting's, not the setting's plus the sweep's.
+            Message.objects.filter(pk=message_id, status=Message.Status.QUEUED).update(
+                updated_at=timezone.now() + timedelta(seconds=countdown)
+            )
+            raise self.retry(exc=exc, countdown=countdown) from exc
         if isinstance(exc, SendError):
             message_mark_failed(message_id=message_id, reason=exc.shown, inbox_at_fault=not exc.recipient)
         else:
@@ -207,21 +216,39 @@ def message_deliver_task(self, message_id: int) -> None:
             )
 
 
-def messages_requeue_stale(*, older_than: timedelta) -> list[int]:
-    """Queue again the outbound messages whose send task was lost (a broker outage, a dead worker)."""
-    cutoff = timezone.now() - older_than
-    stale = Message.objects.filter(
-        direction=Message.Direction.OUTBOUND,
-        status__in=[Message.Status.QUEUED, Message.Status.SENDING],
-        updated_at__lt=cutoff,
-    )
+# Said of a reply whose send was interrupted: it may or may not have gone out.
+OUTCOME_UNKNOWN = "It is not known whether this reply went out: the sending was interrupted."
+
+
+def messages_requeue_stale(
+    *, older_than: timedelta, sending_older_than: timedelta = timedelta(minutes=10)
+) -> list[int]:
+    """Queue again the outbound messages whose send task was lost (a broker outage, a dead worker).
+    A reply left "sending" (far longer than any provider's timeout) was handed to its provider when
+    the worker died: it may have gone out, so it is never sent blindly again; it fails with that
+    said, and an agent decides (Retry)."""
+    now = timezone.now()
+    outbound = Message.objects.filter(direction=Message.Direction.OUTBOUND)
+    interrupted = outbound.filter(status=Message.Status.SENDING, updated_at__lt=now - sending_older_than)
+    for message_id in interrupted.values_list("pk", flat=True)[:500]:
+        message_mark_failed(
+            message_id=message_id,
+            reason=with_detail(OUTCOME_UNKNOWN, "Check with the customer before you send it again."),
+            inbox_at_fault=False,
+        )
+    stale = outbound.filter(status=Message.Status.QUEUED, updated_at__lt=now - older_than)
     ids = list(stale.values_list("pk", flat=True)[:500])
-    Message.objects.filter(pk__in=ids, status=Message.Status.SENDING).update(
-        status=Message.Status.QUEUED, updated_at=timezone.now()
-    )
     for message_id in ids:
-        message_deliver_task.delay(message_id)
+        message_deliver_queue(message_id)
     return ids
+
+
+def message_deliver_queue(message_id: int) -> None:
+    """Queue a send; with the broker down, the reply stays queued for the sweep (never an error page)."""
+    try:
+        message_deliver_task.delay(message_id)
+    except Exception:  # noqa: BLE001 - the broker's error, whatever its library
+        logger.warning("could not queue message %s; the sweep will", message_id, exc_info=True)
 
 
 def message_status_update(*, inbox: Inbox, update: StatusUpdate) -> int | None:

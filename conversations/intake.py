@@ -11,7 +11,7 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -25,6 +25,9 @@ from inbox.models import Inbox
 
 logger = logging.getLogger(__name__)
 
+# A dropped or refused database connection: the event is fine, the moment is not.
+TRANSIENT = (OperationalError, InterfaceError)
+
 
 def inbound_event_record(*, inbox: Inbox, external_id: str, raw: bytes, content_type: str) -> InboundEvent | None:
     """Store a raw event durably before anything else; return None if we already have it."""
@@ -33,6 +36,11 @@ def inbound_event_record(*, inbox: Inbox, external_id: str, raw: bytes, content_
             return InboundEvent.objects.create(inbox=inbox, external_id=external_id, raw=raw, content_type=content_type)
     except IntegrityError:
         return None
+
+
+def inbound_event_unprocessed(*, inbox: Inbox, external_id: str) -> InboundEvent | None:
+    """The stored event with this id, if it is still waiting to be processed."""
+    return InboundEvent.objects.filter(inbox=inbox, external_id=external_id, state=InboundEvent.State.RECEIVED).first()
 
 
 def inbound_event_record_failed(*, inbox: Inbox, external_id: str, raw: bytes, content_type: str, error: str) -> None:
@@ -65,6 +73,10 @@ def inbound_event_process(*, event: InboundEvent) -> list[Message]:
                 _away_reply_best_effort(message)
             for update in updates:
                 message_status_update(inbox=event.inbox, update=update)
+    except TRANSIENT:
+        # The database or the broker went away (a restart): nothing about the event is wrong. It
+        # stays "received", for the task's retry or the sweep, and is never marked failed for it.
+        raise
     except Exception as exc:  # noqa: BLE001 - whatever broke, the event must stay replayable
         logger.warning("inbound event %s failed: %s", event.pk, exc, exc_info=True)
         InboundEvent.objects.filter(pk=event.pk).update(
@@ -81,11 +93,27 @@ def inbound_event_process(*, event: InboundEvent) -> list[Message]:
 
 # Named as it was before it moved here: the name is what the broker queues, so what a running
 # version queued still finds its worker after an upgrade (tests/test_architecture.py keeps the names).
-@shared_task(name="conversations.tasks.inbound_event_process_task")
+@shared_task(
+    name="conversations.tasks.inbound_event_process_task",
+    autoretry_for=TRANSIENT,
+    retry_backoff=2,
+    retry_backoff_max=30,
+    max_retries=None,
+)
 def inbound_event_process_task(event_id: int) -> None:
     event = InboundEvent.objects.select_related("inbox").filter(pk=event_id).first()
     if event is not None and event.state == InboundEvent.State.RECEIVED:
         inbound_event_process(event=event)
+
+
+def inbound_event_queue(event_id: int) -> bool:
+    """Queue an event's processing; with the broker down, leave it to the sweep (it is stored)."""
+    try:
+        inbound_event_process_task.delay(event_id)
+    except Exception:  # noqa: BLE001 - the broker's error, whatever its library: the sweep retries
+        logger.warning("could not queue inbound event %s; the sweep will", event_id, exc_info=True)
+        return False
+    return True
 
 
 def inbound_events_replay(*, events: list[InboundEvent], actor) -> int:
@@ -143,5 +171,5 @@ def inbound_events_retry_stale(*, older_than: timedelta) -> list[int]:
         )[:500]
     )
     for event_id in ids:
-        inbound_event_process_task.delay(event_id)
+        inbound_event_queue(event_id)
     return ids

@@ -13,7 +13,7 @@ from django.utils.html import escape
 
 from conversations import listeners
 from conversations.actions import ActionRefused, conversation_assign
-from conversations.delivery import message_deliver_task
+from conversations.delivery import message_deliver_queue
 from conversations.formatting import email_html
 from conversations.ingest import conversation_touch, inline_image_ids, inline_images_shown
 from conversations.models import Attachment, Conversation, Message
@@ -145,7 +145,7 @@ def message_reply(
         if inbox.assign_on_reply:
             _assign_to_replier(conversation, author)
         listeners.message_created(message)
-        transaction.on_commit(lambda: message_deliver_task.delay(message.pk))
+        transaction.on_commit(lambda: message_deliver_queue(message.pk))
     return message
 
 
@@ -248,5 +248,5 @@ def message_retry(*, message_id: int, actor=None) -> bool:
                 details={"conversation_id": conversation.pk, "reason": failed.status_detail},
             )
             listeners.message_updated(message_id)
-            transaction.on_commit(lambda: message_deliver_task.delay(message_id))
+            transaction.on_commit(lambda: message_deliver_queue(message_id))
     return bool(retried)

@@ -17,9 +17,11 @@ from conversations.sla import sla_breaches_settle
 
 @shared_task
 def sweep_stale_work() -> None:
-    """Pick up what a lost task left behind: replies still queued, events never processed."""
-    messages_requeue_stale(older_than=timedelta(minutes=2))
-    inbound_events_retry_stale(older_than=timedelta(minutes=5))
+    """Pick up what a lost task left behind: replies still queued, events never processed. Measured
+    in seconds (it runs every STALE_SWEEP_SECONDS), so a fault costs a customer seconds, not minutes;
+    work still under way is claimed by whoever gets it first, so a second go does nothing twice."""
+    messages_requeue_stale(older_than=timedelta(seconds=60))
+    inbound_events_retry_stale(older_than=timedelta(seconds=30))
 
 
 @shared_task

@@ -112,10 +112,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     # A pool (psycopg's, which Django 5.1+ drives) rather than persistent connections, which Django
     # advises against under ASGI; each process keeps at most DATABASE_POOL_MAX connections.
+    from psycopg_pool import ConnectionPool
+
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN", default=2),
         "max_size": env.int("DATABASE_POOL_MAX", default=20),
         "timeout": 10,
+        # Each connection is checked before it is handed out: after a PostgreSQL restart, a dead one
+        # is replaced instead of failing the request that got it.
+        "check": ConnectionPool.check_connection,
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -156,6 +161,9 @@ ANYMAIL = env.json("ANYMAIL", default={})
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
+# A task a killed worker held comes back after this long (Redis's default is an hour): the sweep and
+# the claims make a second go harmless.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=300)}
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -164,6 +172,8 @@ CELERY_TIMEZONE = "UTC"
 # is checked, and how long an agent must have been offline first (a page reload is not leaving).
 ROUTING_SWEEP_SECONDS = env.float("ROUTING_SWEEP_SECONDS", default=60.0)
 ROUTING_OFFLINE_GRACE_SECONDS = env.float("ROUTING_OFFLINE_GRACE_SECONDS", default=120.0)
+# How often lost work is looked for: replies still queued, events never processed (issue 19's faults).
+STALE_SWEEP_SECONDS = env.float("STALE_SWEEP_SECONDS", default=15.0)
 # How often running service-level clocks are checked for a passed deadline (each breach is told once),
 # and how often satisfaction questions waiting for their delay are looked for.
 SLA_SWEEP_SECONDS = env.float("SLA_SWEEP_SECONDS", default=15.0)
@@ -173,7 +183,7 @@ CSAT_SWEEP_SECONDS = env.float("CSAT_SWEEP_SECONDS", default=30.0)
 REPORTS_TIME_ZONE = env.str("REPORTS_TIME_ZONE", default="UTC")
 REPORTS_ROLLUP_SECONDS = env.float("REPORTS_ROLLUP_SECONDS", default=30.0)
 CELERY_BEAT_SCHEDULE = {
-    "sweep-stale-work": {"task": "conversations.tasks.sweep_stale_work", "schedule": 60.0},
+    "sweep-stale-work": {"task": "conversations.tasks.sweep_stale_work", "schedule": STALE_SWEEP_SECONDS},
     "poll-imap-mailboxes": {
         "task": "inbox.tasks.imap_poll_all",
         "schedule": env.float("IMAP_POLL_SECONDS", 60.0),
@@ -293,6 +303,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
 
 # Twilio's REST API (tests point it at a local stand-in), and the largest MMS media taken.
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com").rstrip("/")
+# How long a send waits for Twilio's answer; past it, the text may or may not have gone out, and it is
+# not sent again blindly.
+TWILIO_SEND_TIMEOUT_SECONDS = env.float("TWILIO_SEND_TIMEOUT_SECONDS", default=30.0)
 SMS_MEDIA_MAX_BYTES = env.int("SMS_MEDIA_MAX_BYTES", default=5 * 1024 * 1024)
 # Meta's Graph API for Messenger (tests point it at a local stand-in), and the version we speak.
 GRAPH_API_BASE_URL = env.str("GRAPH_API_BASE_URL", default="https://graph.facebook.com").rstrip("/")

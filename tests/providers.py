@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -67,6 +68,7 @@ class TwilioStandIn(StandInServer):
     requests: list[dict] = field(default_factory=list)
     media: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     server_errors: int = 0  # answer the next N sends with a 500
+    slow_answers: float = 0.0  # take the message, then answer this many seconds late (a lost answer)
     media_fetched: list[tuple] = field(default_factory=list)  # (url, status, content type, body) of MMS media
     friendly_name: str = "Acme Support"
     account_status: str = "active"  # or "suspended", "closed"
@@ -95,6 +97,8 @@ class TwilioStandIn(StandInServer):
                 if self.path != f"/2010-04-01/Accounts/{stand_in.account_sid}/Messages.json":
                     return self._error(404, 20404, "The requested resource was not found")
                 stand_in.requests.append({"path": self.path, "form": form})
+                if stand_in.slow_answers:
+                    time.sleep(stand_in.slow_answers)
                 if stand_in.server_errors > 0:
                     stand_in.server_errors -= 1
                     return self._error(500, 20500, "Internal Server Error")

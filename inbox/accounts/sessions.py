@@ -7,6 +7,7 @@ close when their session is gone, see inbox.workspace.consumer).
 """
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import import_module
@@ -18,6 +19,8 @@ from django.utils import timezone
 
 from inbox.models import SignedInSession
 from inbox.realtime.publisher import agents_access_changed
+
+logger = logging.getLogger(__name__)
 
 # "Last active" is this precise: one write per browser per minute, not one per request.
 SEEN_EVERY_SECONDS = 60
@@ -42,10 +45,13 @@ def _record(request, user, *, signed_in: bool) -> None:
         session.save()  # a sign-in that replaced another user's session: give it its key now, not later
     key = session.session_key
     mark = f"session-seen:{hashlib.sha256(key.encode()).hexdigest()}"
-    if signed_in:
-        cache.set(mark, 1, SEEN_EVERY_SECONDS)
-    elif not cache.add(mark, 1, SEEN_EVERY_SECONDS):
-        return
+    try:
+        if signed_in:
+            cache.set(mark, 1, SEEN_EVERY_SECONDS)
+        elif not cache.add(mark, 1, SEEN_EVERY_SECONDS):
+            return
+    except Exception:  # noqa: BLE001 - the cache (Redis) is down: the page must not be; record and go on
+        logger.warning("the cache is unreachable; recording session activity without it")
     now = timezone.now()
     row = SignedInSession(
         session_id=key,
@@ -62,7 +68,11 @@ def _record(request, user, *, signed_in: bool) -> None:
             [row], update_conflicts=True, unique_fields=["session"], update_fields=changed
         )
     except IntegrityError:
-        cache.delete(mark)  # the session was signed out meanwhile: nothing left to record
+        # The session was signed out meanwhile: nothing left to record.
+        try:
+            cache.delete(mark)
+        except Exception:  # noqa: BLE001 - the cache is down: the mark expires by itself
+            pass
 
 
 @dataclass(frozen=True)

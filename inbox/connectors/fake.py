@@ -7,6 +7,7 @@ Inbound it speaks a tiny JSON webhook signed with HMAC-SHA256 of the raw body (h
 import hashlib
 import hmac
 
+from django.db import OperationalError
 from django.utils import timezone
 
 from inbox.connectors.contract import (
@@ -43,6 +44,9 @@ class FakeConnector(Connector):
         return require_str(load_json_object(raw), "id", max_length=255)
 
     def parse(self, *, inbox, raw, content_type) -> list[InboundMessage]:
+        if inbox.settings.get("fake_database_down"):
+            # What a PostgreSQL restart looks like to the code processing an event.
+            raise OperationalError("server closed the connection unexpectedly")
         data = load_json_object(raw)
         if data.get("type", "message") != "message":
             return []

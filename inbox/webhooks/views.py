@@ -6,7 +6,7 @@ from django.http import HttpResponse, HttpResponseForbidden, HttpResponseNotFoun
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from conversations.intake import inbound_event_process_task, inbound_event_record
+from conversations.intake import inbound_event_queue, inbound_event_record, inbound_event_unprocessed
 from inbox.connectors.contract import ParseError, WebhookVerificationFailed, request_too_large, unparsed_event_id
 from inbox.connectors.registry import connector_for
 from inbox.models import Inbox
@@ -41,8 +41,11 @@ def inbound_webhook(request, kind, token):
         external_id = unparsed_event_id(raw)
         logger.warning("inbound event for inbox %s without a usable id: %s", inbox.pk, exc)
     event = inbound_event_record(inbox=inbox, external_id=external_id, raw=raw, content_type=content_type)
+    if event is None:
+        # A resend of what we have: if its processing never ran (its task was lost), run it now rather
+        # than wait for the sweep.
+        event = inbound_event_unprocessed(inbox=inbox, external_id=external_id)
     if event is not None:
-        # If the broker is down this raises after the event is safely stored; the sweep picks it up.
-        inbound_event_process_task.delay(event.pk)
+        inbound_event_queue(event.pk)
     body, response_type = connector.webhook_response
     return HttpResponse(body, content_type=response_type, status=200)

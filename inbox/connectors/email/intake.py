@@ -12,7 +12,7 @@ import requests
 from django.db import transaction
 from django.urls import reverse
 
-from conversations.intake import inbound_event_process_task, inbound_event_record
+from conversations.intake import inbound_event_queue, inbound_event_record
 from conversations.models import InboundEvent
 from inbox.connectors.contract import ParseError, unparsed_event_id
 from inbox.connectors.email.connector import EmailConnector
@@ -39,7 +39,7 @@ def mail_record(inbox: Inbox, raw: bytes) -> InboundEvent | None:
     )
     if event is not None:
         # If the broker is down this fails after the mail is safely stored; the sweep picks it up.
-        transaction.on_commit(lambda: inbound_event_process_task.delay(event.pk), robust=True)
+        transaction.on_commit(lambda: inbound_event_queue(event.pk))
     return event
 
 

@@ -266,6 +266,15 @@ class MessengerConnector(Connector):
         token = (outbound.inbox.credentials or {}).get("page_access_token", "")
         try:
             response = requests.post(graph_url("me/messages"), params={"access_token": token}, json=body, timeout=15)
+        except requests.ReadTimeout as exc:
+            # Meta may have taken it and not answered: sending again could write to the customer twice.
+            reason = plain_error(exc).replace(token, "[page access token]") if token else plain_error(exc)
+            raise SendError(
+                "Meta did not answer in time: the message may or may not have gone out. Check the "
+                "conversation in the page's inbox before you send it again.",
+                detail=reason,
+                retryable=False,
+            ) from None
         except requests.RequestException as exc:
             # Requests quotes the URL, and the page token travels in its query string (as Meta
             # documents): say what happened without it, and chain nothing that holds it.

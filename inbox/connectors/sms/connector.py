@@ -252,7 +252,7 @@ class SmsConnector(Connector):
         try:
             # Twilio fetches each file from its signed link: an MMS.
             media = {"media_url": [a.url for a in outbound.attachments]} if outbound.attachments else {}
-            sent = twilio_client(inbox).messages.create(
+            sent = twilio_client(inbox, timeout=settings.TWILIO_SEND_TIMEOUT_SECONDS).messages.create(
                 to=outbound.to.address, body=_body(outbound), status_callback=webhook_url(inbox), **sender, **media
             )
         except TwilioRestException as exc:
@@ -264,9 +264,18 @@ class SmsConnector(Connector):
                 recipient=exc.code in RECIPIENT_ERRORS,
                 recipient_opted_out=exc.code == OPTED_OUT_ERROR,
             ) from exc
+        except requests.ReadTimeout as exc:
+            # Twilio may have taken it and not answered: sending again could text the customer twice.
+            raise SendError(OUTCOME_UNKNOWN, detail=plain_error(exc), retryable=False) from exc
         except (TwilioException, requests.RequestException) as exc:
             raise SendError(unreachable("Twilio", exc), detail=plain_error(exc), retryable=True) from exc
         return sent.sid
+
+
+OUTCOME_UNKNOWN = (
+    "Twilio did not answer in time: the text may or may not have gone out. Check with the customer, or in "
+    "Twilio's message log, before you send it again."
+)
 
 
 def _body(outbound: OutboundMessage) -> str:
