@@ -45,8 +45,16 @@ def message_ingest(*, inbox: Inbox, inbound: InboundMessage, event: InboundEvent
             name=inbound.customer_name,
             claims=inbound.claims,
         )
-        existing = Message.objects.filter(inbox=inbox, external_id=inbound.external_id).first()
+        existing = (
+            Message.objects.filter(inbox=inbox, external_id=inbound.external_id)
+            .select_related("conversation__customer", "conversation__inbox", "conversation__assignee")
+            .first()
+        )
         if existing:
+            # A re-run of an event whose message was stored but never marked processed (a crash in
+            # between): its announcement may never have gone out, so it goes again (pages that
+            # showed it already keep one copy).
+            listeners.message_created(existing)
             return existing
         answered = csat.survey_answered_by(inbox=inbox, identity=identity, inbound=inbound)
         if answered is not None:

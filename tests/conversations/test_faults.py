@@ -118,3 +118,27 @@ def test_signed_in_pages_answer_while_the_cache_is_down(agent_client, fake_inbox
     conversation = ConversationFactory(inbox=fake_inbox)
     assert agent_client.get(reverse("workspace:conversation_list")).status_code == 200
     assert agent_client.get(reverse("workspace:conversation_detail", args=[conversation.pk])).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_rerun_after_a_crash_announces_the_message_again():
+    from asgiref.sync import sync_to_async
+
+    from conversations.ingest import message_ingest
+    from tests.factories import InboxFactory, MembershipFactory
+    from tests.helpers import inbound
+    from tests.sockets import agent_socket, receive_until, session_cookie
+
+    inbox = await sync_to_async(InboxFactory)(kind="webchat")
+    member = await sync_to_async(MembershipFactory)(inbox=inbox)
+    ws, ok = await agent_socket(cookie=await sync_to_async(session_cookie)(member.user))
+    assert ok
+    first = inbound("Is my parcel lost?", external_id="visitor-1:c1")
+    message = await sync_to_async(message_ingest)(inbox=inbox, inbound=first)
+    await receive_until(ws, f'id="msg-{message.pk}"')
+    # The process died after the commit and before announcing and marking the event: the re-run
+    # finds the message and says it again.
+    again = await sync_to_async(message_ingest)(inbox=inbox, inbound=first)
+    assert again.pk == message.pk
+    await receive_until(ws, f'id="msg-{message.pk}"')
+    await ws.disconnect()
