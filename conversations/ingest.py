@@ -282,9 +282,7 @@ def conversation_touch(message: Message, *, inbound: bool) -> None:
             status_recorded(conversation, before=status_before, after=Conversation.Status.OPEN, at=message.created_at)
         facts.message_recorded(message, waiting_before=waiting_before)
         if waiting_before is None:
-            sla.customer_started_waiting(
-                conversation, at=message.created_at, first_response_given=facts.first_response_given(conversation)
-            )
+            sla.customer_started_waiting(conversation, at=message.created_at)
     else:
         answered = waiting_before is not None and facts.counts_as_reply(message)
         clock = sla.agent_replied(conversation, at=message.created_at) if answered else None

@@ -213,15 +213,15 @@ def _sync(conversation: Conversation, policy: SlaPolicy | None | bool = False) -
 # ---- what conversations tell the clocks --------------------------------------------------------------
 
 
-def customer_started_waiting(conversation: Conversation, *, at: datetime, first_response_given: bool) -> None:
+def customer_started_waiting(conversation: Conversation, *, at: datetime) -> None:
     """A customer wrote and now waits for an answer: time it, and the resolution from their first word."""
     policy = policy_for(conversation)
     if policy is None:
-        return
+        return  # no policy, no clock: nothing else is read
     arith = _Clock(conversation)
     clocks = _open_clocks(conversation)
     if not any(c.target in RESPONSE_TARGETS for c in clocks):
-        target = Target.NEXT_RESPONSE if first_response_given else Target.FIRST_RESPONSE
+        target = Target.NEXT_RESPONSE if facts.first_response_given(conversation) else Target.FIRST_RESPONSE
         _start(arith, policy, target, since=at, now=at)
     if not SlaClock.objects.filter(conversation=conversation, target=Target.RESOLUTION).exists():
         _start(arith, policy, Target.RESOLUTION, since=at, now=at)
@@ -270,10 +270,11 @@ def status_changed(conversation: Conversation, *, before: str, after: str, at: d
     _sync(conversation)
 
 
-def policy_refresh(conversation: Conversation, *, now: datetime | None = None) -> None:
+def policy_refresh(conversation: Conversation, *, now: datetime | None = None) -> bool:
     """The conversation's inbox, labels or priority changed: the policy that applies now takes over
     its clocks (their time so far kept). A conversation that had none starts the clocks its state
-    calls for, counted from when the wait began; one that no longer matches any stops its clocks."""
+    calls for, counted from when the wait began; one that no longer matches any stops its clocks.
+    Returns whether anything changed."""
     now = now or timezone.now()
     policy = policy_for(conversation)
     clocks = _open_clocks(conversation)
@@ -281,13 +282,13 @@ def policy_refresh(conversation: Conversation, *, now: datetime | None = None) -
         (clock.target_seconds, clock.business_hours) == (_target_seconds(policy, clock.target), policy.business_hours)
         for clock in clocks
     ):
-        return  # the same policy, with the same targets
+        return False  # the same policy, with the same targets
     arith = _Clock(conversation)
     if policy is None:
         for clock in clocks:
             _stop(arith, clock, now, done=False)
         _sync(conversation, None)
-        return
+        return True
     for clock in clocks:
         seconds = _target_seconds(policy, clock.target)
         if seconds is None:
@@ -305,6 +306,7 @@ def policy_refresh(conversation: Conversation, *, now: datetime | None = None) -
     if conversation.status != Conversation.Status.RESOLVED:
         _start_missing(arith, policy, clocks, now)
     _sync(conversation, policy)
+    return True
 
 
 def _start_missing(arith: _Clock, policy: SlaPolicy, clocks: list[SlaClock], now: datetime) -> None:
@@ -336,11 +338,13 @@ def policies_reapply(*, batch: int = 200) -> int:
         )
         if not conversations:
             return done
+        changed = []
         for conversation in conversations:
             with transaction.atomic():
-                policy_refresh(conversation)
-        changed = [c.pk for c in conversations]
-        listeners.conversations_updated(changed)
+                if policy_refresh(conversation):
+                    changed.append(conversation.pk)
+        if changed:  # only the rows whose service level shows differently are rendered again
+            listeners.conversations_updated(changed)
         done, last = done + len(conversations), conversations[-1].pk
 
 

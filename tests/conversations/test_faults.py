@@ -12,7 +12,7 @@ from conversations.intake import inbound_event_process, inbound_event_record, in
 from conversations.models import InboundEvent, Message
 from inbox.connectors import fake
 from inbox.connectors.contract import SendError
-from tests.factories import ConversationFactory
+from tests.factories import ConversationFactory, MessageFactory
 from tests.helpers import fake_payload, post_fake_webhook
 
 
@@ -46,25 +46,17 @@ def test_a_providers_resend_of_an_event_whose_task_was_lost_processes_it_now(cli
     assert Message.objects.count() == 1
 
 
-def _reply(inbox, agent, status="queued"):
-    conversation = ConversationFactory(inbox=inbox)
-    return Message.objects.create(
-        conversation=conversation,
-        inbox=inbox,
-        identity=conversation.identity,
-        direction="out",
-        sender_type="agent",
-        author=agent,
-        text="Your refund is on its way",
-        status=status,
-        sent_at=timezone.now(),
+def _reply(conversation, agent, status="queued"):
+    """An agent's reply as the composer stores it: no provider id until it is sent."""
+    return MessageFactory(
+        conversation=conversation, direction="out", sender_type="agent", author=agent, status=status, external_id=None
     )
 
 
 def test_a_failed_try_is_put_back_dated_now_so_the_sweep_does_not_send_it_too(fake_inbox, agent):
     fake_inbox.settings = {"fake_fail": "temporary"}
     fake_inbox.save()
-    reply = _reply(fake_inbox, agent)
+    reply = _reply(ConversationFactory(inbox=fake_inbox), agent)
     Message.objects.filter(pk=reply.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
     with pytest.raises(SendError):
         message_deliver(message_id=reply.pk)
@@ -74,7 +66,7 @@ def test_a_failed_try_is_put_back_dated_now_so_the_sweep_does_not_send_it_too(fa
 
 
 def test_a_reply_interrupted_while_sending_is_never_sent_blindly_again(fake_inbox, agent):
-    reply = _reply(fake_inbox, agent, status="sending")
+    reply = _reply(ConversationFactory(inbox=fake_inbox), agent, status="sending")
     Message.objects.filter(pk=reply.pk).update(updated_at=timezone.now() - timedelta(minutes=11))
     assert messages_requeue_stale(older_than=timedelta(seconds=60)) == []
     interrupted = Message.objects.get(pk=reply.pk)
@@ -94,17 +86,7 @@ def test_a_twilio_answer_lost_after_it_took_the_text_is_not_sent_twice(twilio, a
     )
     MembershipFactory(inbox=inbox, user=agent)
     conversation = ConversationFactory(inbox=inbox, identity__kind="phone", identity__address="+14155550123")
-    reply = Message.objects.create(
-        conversation=conversation,
-        inbox=inbox,
-        identity=conversation.identity,
-        direction="out",
-        sender_type="agent",
-        author=agent,
-        text="On its way",
-        status="queued",
-        sent_at=timezone.now(),
-    )
+    reply = _reply(conversation, agent)
     with pytest.raises(SendError) as refused:
         message_deliver(message_id=reply.pk)
     assert not refused.value.retryable and "may or may not have gone out" in str(refused.value)
